@@ -1,0 +1,1 @@
+"""Thin typed wrappers around confluent-kafka: admin calls and client configurations."""

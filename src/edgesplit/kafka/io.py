@@ -1,0 +1,104 @@
+"""Whole-batch produce and consume, for tools, demos and tests (stages stream instead)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from edgesplit.config import KafkaSettings
+from edgesplit.errors import DeliveryError
+from edgesplit.kafka.clients import consumer_config, producer_config
+from edgesplit.kafka.limits import DEFAULT_LIMIT
+
+
+def produce_all(
+    settings: KafkaSettings,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes]],
+    *,
+    max_message_bytes: int = DEFAULT_LIMIT,
+    timeout_s: float = 60.0,
+) -> list[Message]:
+    """Produce (key, value) pairs in order and wait for every acknowledgement."""
+    producer = Producer(producer_config(settings, max_message_bytes=max_message_bytes))
+    acked: list[Message] = []
+    failed: list[str] = []
+
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            failed.append(str(err))
+        else:
+            acked.append(msg)
+
+    sent = 0
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.1)
+            except KafkaException as exc:
+                raise DeliveryError(f"cannot produce to {topic!r}: {exc.args[0]}") from exc
+        sent += 1
+        producer.poll(0)
+    remaining = producer.flush(timeout_s)
+    if failed:
+        raise DeliveryError(f"{len(failed)} of {sent} records to {topic!r} failed: {failed[0]}")
+    if remaining:
+        raise DeliveryError(f"{remaining} records to {topic!r} unacknowledged after {timeout_s}s")
+    return acked
+
+
+def consume_n(
+    settings: KafkaSettings,
+    topic: str,
+    count: int,
+    *,
+    max_message_bytes: int = DEFAULT_LIMIT,
+    timeout_s: float = 60.0,
+    partitions: int = 1,
+    **conf: Any,
+) -> list[Message]:
+    """Read the first `count` records of a topic from the beginning (no group offsets)."""
+    consumer = Consumer(
+        consumer_config(
+            settings,
+            group_id=conf.pop("group_id", "edgesplit-reader"),
+            max_message_bytes=max_message_bytes,
+        )
+        | {"enable.auto.commit": False}
+        | conf
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    out: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeliveryError(
+                    f"read {len(out)} of {count} records from {topic!r} in {timeout_s}s"
+                )
+            msg = consumer.poll(min(left, 1.0))
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise DeliveryError(f"reading {topic!r}: {err}")
+            out.append(msg)
+    finally:
+        consumer.close()
+    return out
