@@ -1,0 +1,74 @@
+"""`edgesplit bench`: benchmarks that print ratios measured side by side in one run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from edgesplit.bench import codec
+from edgesplit.cli.options import console, err_console
+
+app = typer.Typer(
+    help="Benchmarks: every figure is a ratio to a baseline measured in the same run.",
+    no_args_is_help=True,
+)
+
+
+def render_codec(rows: Sequence[codec.CodecRow]) -> None:
+    table = Table(title="Activation codec vs. a numpy copy of the same bytes (float32, ReLU-like)")
+    for col in (
+        "size",
+        "encoding",
+        "wire",
+        "encode MB/s",
+        "x copy",
+        "decode MB/s",
+        "x copy",
+        "max |err|",
+        "target",
+    ):
+        table.add_column(col, justify="left" if col in ("encoding", "target") else "right")
+    for r in rows:
+        targeted = any(key[0] == r.encoding for key in codec.TARGETS)
+        verdict = ("ok" if r.meets_targets() else "MISSED") if targeted else ""
+        table.add_row(
+            codec.human_size(r.size_bytes),
+            r.encoding,
+            f"{r.wire_bytes / r.size_bytes:.2f}x",
+            f"{r.encode_mb_s:,.0f}",
+            f"{r.encode_ratio:.2f}",
+            f"{r.decode_mb_s:,.0f}",
+            f"{r.decode_ratio:.2f}",
+            f"{r.max_abs_error:.2g}",
+            verdict,
+        )
+    console.print(table)
+    console.print("targets: raw decode >= 0.50x copy, raw encode >= 0.25x copy", style="dim")
+
+
+@app.command("codec")
+def codec_cmd(
+    budget: Annotated[float, typer.Option(help="Seconds of timing per measurement.")] = 0.5,
+    encodings: Annotated[
+        str, typer.Option(help="Comma-separated encodings to measure.")
+    ] = ",".join(codec.ENCODINGS),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row.")] = False,
+) -> None:
+    """Encode/decode throughput at 64 KiB, 1 MiB and 16 MiB, as ratios to a numpy copy."""
+    names = [e.strip() for e in encodings.split(",") if e.strip()]
+    with err_console.status("measuring codec throughput..."):
+        rows = codec.run(encodings=names, budget_s=budget)
+    if as_json:
+        for r in rows:
+            typer.echo(
+                json.dumps(
+                    asdict(r) | {"encode_ratio": r.encode_ratio, "decode_ratio": r.decode_ratio}
+                )
+            )
+        return
+    render_codec(rows)
