@@ -1,0 +1,85 @@
+"""The CLI as a user meets it: help, version, errors as one line, and the demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from edgesplit import __version__
+from edgesplit.cli.main import app
+from edgesplit.config import KafkaSettings
+
+runner = CliRunner()
+
+
+def edgesplit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgesplit", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+
+
+def test_version() -> None:
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0
+    assert res.output.strip() == f"edgesplit {__version__}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["broker"],
+        ["broker", "start"],
+        ["broker", "stop"],
+        ["broker", "status"],
+        ["broker", "logs"],
+        ["broker", "install"],
+        ["bench"],
+        ["bench", "codec"],
+        ["demo"],
+    ],
+)
+def test_every_command_explains_itself(command: list[str]) -> None:
+    res = runner.invoke(app, [*command, "--help"])
+    assert res.exit_code == 0, res.output
+    assert "Usage" in res.output
+
+
+def test_unreachable_broker_is_one_line_and_exit_code_1() -> None:
+    res = edgesplit("demo", "--bootstrap", "127.0.0.1:9")
+    assert res.returncode == 1
+    assert res.stderr.startswith("error: no Kafka broker answered at 127.0.0.1:9")
+    assert "Traceback" not in res.stderr
+
+
+def test_bad_option_value_is_a_usage_error() -> None:
+    res = edgesplit("bench", "codec", "--encodings", "int4")
+    assert res.returncode == 1
+    assert "unknown tensor encoding 'int4'" in res.stderr
+
+
+@pytest.mark.kafka
+def test_demo_round_trips_through_the_real_broker(kafka: KafkaSettings) -> None:
+    res = edgesplit("demo", "--bootstrap", kafka.bootstrap_servers)
+    assert res.returncode == 0, res.stderr
+    assert "5 activations produced, acknowledged and read back" in res.stdout
+
+
+def test_codec_benchmark_prints_every_size_and_encoding() -> None:
+    res = edgesplit("bench", "codec", "--budget", "0.02", "--encodings", "raw,int8", "--json")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert {(r["size_bytes"], r["encoding"]) for r in rows} == {
+        (s, e) for s in (64 * 1024, 1024 * 1024, 16 * 1024 * 1024) for e in ("raw", "int8")
+    }
+    assert all(r["encode_ratio"] > 0 and r["decode_ratio"] > 0 for r in rows)
+    assert all(r["max_abs_error"] == 0 for r in rows if r["encoding"] == "raw")
