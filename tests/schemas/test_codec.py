@@ -155,3 +155,11 @@ def test_big_endian_input_arrives_with_the_same_values() -> None:
     x = np.arange(10, dtype=">f4")
     back = decode_activation(encode_activation(Activation("f", "s", 0, 0, 1, 0, (Tensor("x", x),))))
     np.testing.assert_array_equal(back.tensors[0].array, x)
+
+
+def test_int8_of_a_subnormal_range_stays_finite() -> None:
+    x = np.array([0.0, 1e-45, 3e-45], dtype=np.float32)
+    act = Activation("f", "s", 0, 0, 1, 0, (Tensor("x", x),))
+    back = decode_activation(encode_activation(act, TensorEncoding.parse("int8")))
+    assert np.all(np.isfinite(back.tensors[0].array))
+    assert np.abs(back.tensors[0].array - x).max() < 1e-29

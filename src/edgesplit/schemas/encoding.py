@@ -41,6 +41,7 @@ def dtype_name(dtype: np.dtype[Any]) -> str | None:
 
 
 _FP16 = np.dtype("<f2")
+_MIN_SCALE = 1e-30
 _INT8 = np.dtype(np.int8)
 
 
@@ -157,7 +158,8 @@ def quantize_int8(array: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], fl
     hi = max(float(x.max()), 0.0)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise EncodeError("int8 encoding needs finite values (found inf or nan)")
-    scale = (hi - lo) / 255.0 or 1.0
+    # A zero range gets scale 1; a subnormal range a scale whose reciprocal still fits float32.
+    scale = max((hi - lo) / 255.0, _MIN_SCALE) if hi > lo else 1.0
     zero_point = int(np.clip(round(-128 - lo / scale), -128, 127))
     q = x.reshape(-1) * np.float32(1.0 / scale)  # flat: 0-d inputs give arrays, not scalars
     q += np.float32(zero_point)
