@@ -22,6 +22,10 @@ class ToolMissingError(ConfigError):
     """A program edgesplit needs (java, mvn) is not installed."""
 
 
+class AssetError(ConfigError):
+    """A pinned asset (weights, photos, data) could not be fetched or failed its sha256 check."""
+
+
 # --- the local broker ---------------------------------------------------------------
 
 

