@@ -1,0 +1,1 @@
+"""The orchestrator: graph cuts, stage sub-models, and (later) profiling and planning."""
