@@ -1,0 +1,1 @@
+"""The stage runtime: poll, decode, micro-batch, run, encode, produce, store offsets."""
