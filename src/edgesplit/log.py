@@ -18,7 +18,9 @@ LogFormat = Literal["auto", "console", "json"]
 _configured = False
 
 
-def configure(fmt: LogFormat = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+def configure(
+    fmt: LogFormat = "auto", level: str = "warning", stream: TextIO | None = None
+) -> None:
     """Configure structlog for the whole process (idempotent: the last call wins)."""
     global _configured  # noqa: PLW0603 - logging is process-wide by nature
     out = stream if stream is not None else sys.stderr

@@ -7,9 +7,22 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from edgesplit import __version__
-from edgesplit.cli import bench, broker, demo
+from edgesplit.cli import (
+    bench,
+    broker,
+    cuts,
+    deadletters,
+    demo,
+    deploy,
+    models,
+    plan,
+    results,
+    stage,
+    stream,
+)
 from edgesplit.cli.options import err_console
 from edgesplit.errors import EdgesplitError
 from edgesplit.log import configure
@@ -38,6 +51,14 @@ app = typer.Typer(
 )
 app.add_typer(broker.app, name="broker")
 app.add_typer(bench.app, name="bench")
+app.add_typer(models.app, name="models")
+app.command("cuts")(cuts.cuts)
+app.add_typer(plan.app, name="plan")
+app.command("deploy")(deploy.deploy)
+app.add_typer(stage.app, name="stage")
+app.command("stream")(stream.stream)
+app.command("results")(results.results)
+app.command("dead-letters")(deadletters.dead_letters)
 app.command("demo")(demo.demo)
 
 
@@ -74,5 +95,6 @@ def run() -> None:
     try:
         app()
     except EdgesplitError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        # Text, not markup: messages hold brackets ("shape [32, 32]"); soft_wrap: one line.
+        err_console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
         sys.exit(1)

@@ -46,8 +46,35 @@ def local_broker(home: Path | None = None) -> LocalBroker:
     return LocalBroker(chosen, cache_dir())
 
 
-def kafka_settings(bootstrap: str | None) -> KafkaSettings:
-    """--bootstrap if given, else the running local broker (a clear error if there is none)."""
-    if bootstrap:
-        return KafkaSettings(bootstrap)
-    return local_broker().settings()
+def kafka_settings(bootstrap: str | None, *, check: bool = True) -> KafkaSettings:
+    """--bootstrap if given, else the running local broker (a clear error if there is none).
+
+    With `check`, the cluster must answer a metadata request within 10 s: a command fails
+    at once with the reason rather than timing out halfway. Long-running processes (a
+    stage) pass check=False and let the client wait for a broker that is still starting.
+    """
+    from edgesplit.kafka.admin import ping  # noqa: PLC0415
+
+    settings = KafkaSettings(bootstrap) if bootstrap else local_broker().settings()
+    if check:
+        ping(settings, timeout_s=10)
+    return settings
+
+
+def resolve_model(model: str) -> tuple[str, Path, str | None]:
+    """A zoo model name (exported on first use) or an .onnx path -> (name, onnx path, classes)."""
+    from edgesplit.models.export import ensure_onnx  # noqa: PLC0415 - torch only on demand
+    from edgesplit.models.zoo import get_model  # noqa: PLC0415
+
+    path = Path(model)
+    if path.suffix == ".onnx" or path.exists():
+        if not path.is_file():
+            from edgesplit.errors import ConfigError  # noqa: PLC0415
+
+            raise ConfigError(f"model file {path} does not exist")
+        return path.stem, path, None
+    info = get_model(model)  # ConfigError naming the known models
+    cached = cache_dir() / "models"
+    with err_console.status(f"preparing {info.name} (exported to ONNX once, cached in {cached})"):
+        onnx_path = ensure_onnx(info.name, cache_dir())
+    return info.name, onnx_path, info.classes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -57,8 +58,29 @@ def admin_client(settings: KafkaSettings, *, quiet: bool = False) -> AdminClient
     return AdminClient(conf)
 
 
+def _tcp_reachable(bootstrap: str, timeout_s: float) -> str | None:
+    """None if some bootstrap address accepts a TCP connection, else the last OS error."""
+    error = "no address given"
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection(
+                (host.strip("[]") or "localhost", int(port)), timeout=timeout_s
+            ):
+                return None
+        except (OSError, ValueError) as exc:
+            error = f"{address.strip()}: {exc}"
+    return error
+
+
 def ping(settings: KafkaSettings, timeout_s: float = 5.0) -> ClusterInfo:
     """Ask the cluster for its metadata; BrokerUnreachableError if it does not answer."""
+    refused = _tcp_reachable(settings.bootstrap_servers, min(timeout_s, 3.0))
+    if refused is not None:  # fail in milliseconds, not after librdkafka's retries
+        raise BrokerUnreachableError(
+            f"no Kafka broker answered at {settings.bootstrap_servers} ({refused}); start one "
+            "with `edgesplit broker start` or pass --bootstrap HOST:PORT"
+        )
     admin = admin_client(settings, quiet=True)
     try:
         meta = admin.list_topics(timeout=timeout_s)
