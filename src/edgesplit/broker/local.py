@@ -3,6 +3,10 @@
 It runs from the cached Maven jars on free loopback ports, with its data, logs and
 configs under one home directory. A JSON state file there (pid, ports, dirs) lets
 `status`, `logs` and `stop` work from any shell.
+
+Extra listeners (`start(extra_listeners={"EDGE": "10.213.37.1"})`) add a PLAINTEXT
+listener on another local address, advertised as that address: clients that bootstrap
+there (the emulated edge of `edgesplit testbed`) keep talking to it, and only to it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,8 +22,8 @@ import string
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgesplit.broker.jars import KAFKA_VERSION, ensure_jars, find_tool, manifest_dir
@@ -27,6 +32,7 @@ from edgesplit.errors import (
     BrokerError,
     BrokerStartError,
     BrokerUnreachableError,
+    ConfigError,
     PortInUseError,
 )
 from edgesplit.kafka.admin import ClusterInfo, ping
@@ -52,6 +58,8 @@ class BrokerState:
     home: str
     started_at: float
     version: str = KAFKA_VERSION
+    # Extra listeners: name -> "host:port", each advertised as that address.
+    listeners: dict[str, str] = field(default_factory=dict)
 
     @property
     def bootstrap(self) -> str:
@@ -73,7 +81,13 @@ class StartResult:
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
+    """Can a server listen on host:port?
+
+    Checked as the JVM binds (SO_REUSEADDR): the TIME_WAIT connections of a broker that
+    stopped just now do not make its port look taken, so a restart keeps its address.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -86,6 +100,19 @@ def free_port(host: str = HOST) -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+_LISTENER_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+_RESERVED_LISTENERS = frozenset({"PLAINTEXT", "CONTROLLER"})
+
+
+def _check_listener_names(names: Iterable[str]) -> None:
+    for name in names:
+        if not _LISTENER_NAME.fullmatch(name) or name in _RESERVED_LISTENERS:
+            raise ConfigError(
+                f"bad extra listener name {name!r}: use upper-case letters, digits and _ "
+                "(not PLAINTEXT or CONTROLLER), e.g. EDGE"
+            )
 
 
 def _without_stack_frames(lines: list[str]) -> list[str]:
@@ -189,9 +216,17 @@ class LocalBroker:
         timeout_s: float = 120.0,
         overrides: Mapping[str, str] | None = None,
         fresh: bool = False,
+        extra_listeners: Mapping[str, str] | None = None,
     ) -> StartResult:
-        """Start the broker and return once it answers a metadata request."""
+        """Start the broker and return once it answers a metadata request.
+
+        `extra_listeners` maps a listener name to a local address (name -> host); each
+        gets a free port there (the last one again when free), and `state.listeners`
+        says where. A running broker is reused as it is: to change its listeners, stop
+        it first (its topics survive the restart).
+        """
         began = time.monotonic()
+        _check_listener_names((extra_listeners or {}).keys())
         running = self.running_state()
         if running is not None:
             self._wait_ready(running, None, began + timeout_s)
@@ -200,11 +235,12 @@ class LocalBroker:
         java = find_tool("java", os.environ.get("JAVA_HOME"), _JAVA_HINT)
         libs = self.install()
         port, controller_port = self._choose_ports(port, controller_port)
+        listeners = self._choose_listener_ports(extra_listeners or {})
         if fresh:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         for d in (self.data_dir, self.log_dir, self.config_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self._write_configs(port, controller_port, overrides or {})
+        self._write_configs(port, controller_port, overrides or {}, listeners)
         base = self._java_base(java, libs, heap_mb)
         if not (self.data_dir / "meta.properties").exists():
             self._format_storage(base)
@@ -225,6 +261,7 @@ class LocalBroker:
             controller_port=controller_port,
             home=str(self.home),
             started_at=time.time(),
+            listeners=listeners,
         )
         self.state_file.write_text(json.dumps(asdict(state), indent=2))
         try:
@@ -297,10 +334,41 @@ class LocalBroker:
                 chosen.append(candidate)
         return chosen[0], chosen[1]
 
-    def _write_configs(self, port: int, controller_port: int, overrides: Mapping[str, str]) -> None:
+    def _choose_listener_ports(self, extra: Mapping[str, str]) -> dict[str, str]:
+        """name -> "host:port" for each extra listener: its last port when still free."""
+        previous = self.read_state()
+        before = previous.listeners if previous else {}
+        chosen: dict[str, str] = {}
+        for name, host in extra.items():
+            old_host, _, old_port = before.get(name, "").rpartition(":")
+            if old_host == host and old_port.isdigit() and port_is_free(int(old_port), host):
+                chosen[name] = f"{host}:{old_port}"
+                continue
+            try:
+                chosen[name] = f"{host}:{free_port(host)}"
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {host} for the {name} listener ({exc.strerror}); "
+                    "give an address of this machine"
+                ) from exc
+        return chosen
+
+    def _write_configs(
+        self,
+        port: int,
+        controller_port: int,
+        overrides: Mapping[str, str],
+        listeners: Mapping[str, str],
+    ) -> None:
         template = string.Template((manifest_dir() / "server.properties").read_text())
         text = template.substitute(
-            host=HOST, port=port, controller_port=controller_port, data_dir=self.data_dir
+            host=HOST,
+            port=port,
+            controller_port=controller_port,
+            data_dir=self.data_dir,
+            extra_listeners="".join(f",{n}://{a}" for n, a in listeners.items()),
+            extra_advertised="".join(f",{n}://{a}" for n, a in listeners.items()),
+            extra_protocols="".join(f",{n}:PLAINTEXT" for n in listeners),
         )
         if overrides:
             text += "\n# --set overrides\n" + "".join(f"{k}={v}\n" for k, v in overrides.items())
