@@ -102,3 +102,52 @@ def consume_n(
     finally:
         consumer.close()
     return out
+
+
+def read_to_end(
+    settings: KafkaSettings,
+    topic: str,
+    *,
+    max_message_bytes: int = 64 * 1024 * 1024,
+    timeout_s: float = 30.0,
+    limit: int | None = None,
+) -> list[Message]:
+    """Every record of a topic up to the end it had when this call started (no group).
+
+    A missing topic reads as empty. Records come partition by partition, in offset order.
+    """
+    consumer = Consumer(
+        consumer_config(settings, group_id="edgesplit-reader", max_message_bytes=max_message_bytes)
+        | {"enable.auto.commit": False}
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return []
+        ends = {}
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        out: list[Message] = []
+        deadline = time.monotonic() + timeout_s
+        while ends and (limit is None or len(out) < limit):
+            if time.monotonic() > deadline:
+                raise DeliveryError(f"reading {topic!r} to its end took over {timeout_s}s")
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise DeliveryError(f"reading {topic!r}: {err}")
+            p, off = msg.partition() or 0, msg.offset() or 0
+            if p in ends and off < ends[p]:
+                out.append(msg)
+            if p in ends and off + 1 >= ends[p]:
+                del ends[p]
+        return out
+    finally:
+        consumer.close()

@@ -79,6 +79,7 @@ def build_plan(
         frames=topic_name(name, version, "frames"),
         results=topic_name(name, version, "results"),
         dead_letters=topic_name(name, version, "dead-letters"),
+        metrics=topic_name(name, version, "metrics"),
         partitions=partitions,
         frames_max_message_bytes=message_limit(graph.inputs[0].bytes_per_frame + _RECORD_OVERHEAD),
         results_max_message_bytes=message_limit(

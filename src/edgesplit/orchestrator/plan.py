@@ -98,6 +98,7 @@ class Topics(_Frozen):
     frames: str
     results: str
     dead_letters: str
+    metrics: str  # stage metrics, per pipeline
     partitions: int = Field(default=1, ge=1)
     frames_max_message_bytes: int = Field(ge=1024)
     results_max_message_bytes: int = Field(ge=1024)
@@ -133,6 +134,8 @@ class Plan(_Frozen):
                     f"stage {stage.index} must read {tin} and write {tout}, "
                     f"not {stage.input_topic} -> {stage.output_topic}"
                 )
+        if len(set(self.topic_names)) != len(self.topic_names):
+            raise ValueError(f"topic names must differ, got {self.topic_names}")
         for i, cut in enumerate(self.cuts):
             sent = {t.name for t in (*self.stages[i].outputs, *self.stages[i].passthrough)}
             if sent != {t.name for t in cut.tensors}:
@@ -167,13 +170,14 @@ class Plan(_Frozen):
             *(c.topic for c in self.cuts),
             self.topics.results,
             self.topics.dead_letters,
+            self.topics.metrics,
         ]
 
 
 def topic_name(pipeline: str, version: int, what: str) -> str:
-    """Per-version topics (frames, cut-N, results); dead letters are per pipeline."""
-    if what == "dead-letters":
-        return f"{TOPIC_PREFIX}.{pipeline}.dead-letters"
+    """Per-version topics (frames, cut-N, results); dead letters and metrics per pipeline."""
+    if what in ("dead-letters", "metrics"):
+        return f"{TOPIC_PREFIX}.{pipeline}.{what}"
     return f"{TOPIC_PREFIX}.{pipeline}.v{version}.{what}"
 
 

@@ -31,8 +31,9 @@ from edgesplit.schemas.codec import (
 from edgesplit.schemas.records import Result
 from edgesplit.stages.deadletters import DeadLetter, DeadLetterWriter
 from edgesplit.stages.executor import Executor
+from edgesplit.stages.metrics import MetricsPublisher
 from edgesplit.stages.offsets import OffsetTracker
-from edgesplit.stages.stats import StageStats
+from edgesplit.stages.stats import BatchSample, StageStats
 from edgesplit.stages.topk import top_k
 
 Array = np.ndarray[Any, Any]
@@ -67,6 +68,7 @@ class StageRuntime:
         settings: KafkaSettings,
         *,
         summary_every_s: float = 10.0,
+        metrics_every_s: float = 2.0,
     ) -> None:
         self.plan = plan
         self.spec = plan.stage(index)
@@ -95,6 +97,15 @@ class StageRuntime:
             | {"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000}
         )
         self.dead = DeadLetterWriter(self.producer, plan.topics.dead_letters, index, plan.version)
+        self.metrics = MetricsPublisher(
+            self.producer,
+            plan.topics.metrics,
+            pipeline=plan.pipeline,
+            plan_version=plan.version,
+            stage=index,
+            tier=self.spec.tier,
+            every_s=metrics_every_s,
+        )
         self._passthrough = {t.name: t for t in self.spec.passthrough}
 
     # --- the loop -------------------------------------------------------------------
@@ -112,6 +123,7 @@ class StageRuntime:
                     self._process(batch)
                 self.producer.poll(0)
                 self._store()
+                self.metrics.maybe_publish(self.stats)
                 if time.monotonic() >= next_summary:
                     self.log.info("stage_summary", **self.stats.summary())
                     next_summary = time.monotonic() + self.summary_every_s
@@ -234,6 +246,15 @@ class StageRuntime:
         self.stats.compute_s += compute_s
         self.stats.batches += 1
         self.stats.batch_frames += len(items)
+        end = now_us()
+        self.stats.record_batch(
+            BatchSample(
+                end_us=end,
+                size=len(items),
+                wait_ms=max(0.0, (end - batch.first_us) / 1000 - compute_s * 1000),
+                compute_ms=compute_s * 1000,
+            )
+        )
         if outputs is None:  # find the culprit(s): run the frames one by one
             for it in items:
                 single = _Batch([it], it.received_us)
@@ -363,6 +384,7 @@ class StageRuntime:
 
     def _shutdown(self) -> None:
         """Finish what is in flight: flush, store the offsets of what was delivered, commit."""
+        self.metrics.publish(self.stats)  # the last window, so the run's totals add up
         left = self.producer.flush(30)
         if left:
             self.log.warning("outputs_unacknowledged", count=left)

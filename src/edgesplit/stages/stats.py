@@ -6,6 +6,16 @@ import time
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True)
+class BatchSample:
+    """One batch: when it finished, its size, how long it waited to fill, its compute."""
+
+    end_us: int
+    size: int
+    wait_ms: float
+    compute_ms: float
+
+
 @dataclass
 class StageStats:
     stage: int
@@ -22,6 +32,16 @@ class StageStats:
     encode_s: float = 0.0
     wait_s: float = 0.0
     produce_blocked_s: float = 0.0
+    _batches: list[BatchSample] = field(default_factory=list, repr=False)
+
+    def record_batch(self, sample: BatchSample) -> None:
+        self._batches.append(sample)
+        if len(self._batches) > 10_000:  # nobody drains: keep the newest
+            del self._batches[:5_000]
+
+    def drain_batches(self) -> list[BatchSample]:
+        out, self._batches = self._batches, []
+        return out
 
     def summary(self) -> dict[str, float | int]:
         elapsed = max(time.monotonic() - self.started, 1e-9)
