@@ -163,3 +163,29 @@ def test_int8_of_a_subnormal_range_stays_finite() -> None:
     back = decode_activation(encode_activation(act, TensorEncoding.parse("int8")))
     assert np.all(np.isfinite(back.tensors[0].array))
     assert np.abs(back.tensors[0].array - x).max() < 1e-29
+
+
+def test_jpeg_frames_are_smaller_and_close() -> None:
+    rng = np.random.default_rng(0)
+    # a smooth image (JPEG's home ground): gradients plus a little noise
+    y, x = np.mgrid[0:224, 0:224]
+    img = np.stack([x, y, (x + y) // 2], axis=-1).astype(np.float32)
+    img = np.clip(img + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+    frame = Frame("f", "s", 0, 0, Tensor("frame", img))
+    raw, jpg = encode_frame(frame), encode_frame(frame, TensorEncoding.parse("jpeg"))
+    back = decode_frame(jpg).tensor.array
+    assert back.shape == img.shape and back.dtype == np.uint8
+    assert len(jpg) < len(raw) / 5
+    assert np.abs(back.astype(int) - img).mean() < 3
+
+
+def test_jpeg_applies_to_images_only() -> None:
+    x = np.arange(12, dtype=np.float32)
+    act = Activation("f", "s", 0, 0, 1, 0, (Tensor("x", x),))
+    back = decode_activation(encode_activation(act, TensorEncoding.parse("jpeg")))
+    assert back.tensors[0].array.tobytes() == x.tobytes()  # not an image: travels raw
+    gray = np.full((28, 28), 77, np.uint8)
+    back_gray = decode_frame(
+        encode_frame(Frame("f", "s", 0, 0, Tensor("d", gray)), TensorEncoding.parse("jpeg"))
+    )
+    assert back_gray.tensor.array.shape == (28, 28)

@@ -182,3 +182,19 @@ def test_unsupported_arrays_are_encode_errors() -> None:
         TensorEncoding.parse("int4")
     with pytest.raises(EncodeError, match="does not fit"):
         encode_activation(Activation("f", "s", 0, 0, 2**40, 0, ()))
+
+
+def test_bad_jpeg_tensors_name_the_field() -> None:
+    from edgesplit.schemas import jpeg  # noqa: PLC0415
+
+    small = jpeg.encode(np.zeros((8, 8, 3), np.uint8), 90)
+    wrong_size = _frame_with(_tensor_record("x", "uint8", [16, 16, 3], 3, 0, None, None, small))
+    with pytest.raises(DecodeError, match="JPEG is 8x8, shape says 16x16") as info:
+        decode_frame(wrong_size)
+    assert info.value.field == "tensor.data"
+    garbage = _frame_with(_tensor_record("x", "uint8", [8, 8, 3], 3, 0, None, None, b"\xff\xd8no"))
+    with pytest.raises(DecodeError, match="not a readable JPEG"):
+        decode_frame(garbage)
+    floats = _frame_with(_tensor_record("x", "float32", [8, 8, 3], 3, 0, None, None, small))
+    with pytest.raises(DecodeError, match="JPEG holds uint8 images"):
+        decode_frame(floats)

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings
 from edgesplit.errors import ConfigError
+from edgesplit.schemas import TensorEncoding
 
 
 class Source(enum.StrEnum):
@@ -50,6 +51,35 @@ def stream(
     sensors: Annotated[int, typer.Option(min=1, help="Sensors (keys) to spread frames over.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the random crops/frames.")] = 0,
     topic: Annotated[str | None, typer.Option(help="Frames topic [default: the plan's].")] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            help="How frames travel: raw (as the sensor gives them) or jpeg (about 8x "
+            "smaller, lossy; stage 0 decodes it)."
+        ),
+    ] = "raw",
+    warmup: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Frames sent (and acknowledged) before the COUNT frames, "
+            "under run id RUN-warmup: the producer's start-up stays out of the "
+            "latency of the first frames.",
+        ),
+    ] = 0,
+    preload: Annotated[
+        bool,
+        typer.Option(
+            help="Make every frame before streaming (a camera's frames cost no "
+            "CPU while they are sent; benchmarks use it)."
+        ),
+    ] = False,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Prefix of the frame ids [default: random]; frame ids are RUN:SENSOR:SEQ."
+        ),
+    ] = None,
     bootstrap: Bootstrap = None,
 ) -> None:
     """Produce COUNT frames, keyed by sensor id, capture time stamped, labels where known."""
@@ -66,15 +96,17 @@ def stream(
     shape = tuple(plan.model.input.shape) if plan else None
     size = shape[0] if shape and len(shape) == 3 else 224
     if source is Source.photos:
-        samples = sources.photos(count, size=size, seed=seed, cache=cache_dir())
+        samples = sources.photos(count + warmup, size=size, seed=seed, cache=cache_dir())
     elif source is Source.mnist:
-        samples = sources.mnist(count, cache=cache_dir(), seed=seed)
+        samples = sources.mnist(count + warmup, cache=cache_dir(), seed=seed)
     elif source is Source.folder:
         if directory is None:
             raise ConfigError("--source folder needs --dir DIR")
-        samples = sources.folder(directory, count=count, size=size)
+        samples = sources.folder(directory, count=count + warmup, size=size)
     else:
-        samples = sources.synthetic(shape or (size, size, 3), "uint8", count, seed)
+        samples = sources.synthetic(shape or (size, size, 3), "uint8", count + warmup, seed)
+    if preload:
+        samples = iter(list(samples))
     first = next(iter(samples), None)
     if first is None:
         raise ConfigError(f"source {source} gave no frames")
@@ -93,12 +125,12 @@ def stream(
         TextColumn("streaming"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,
     ) as progress:
-        task = progress.add_task("frames", total=count, rate="")
+        task = progress.add_task("frames", total=count)
         report = run_stream(
             settings,
             target,
@@ -107,6 +139,9 @@ def stream(
             sensors=sensors,
             max_message_bytes=limit,
             on_sent=lambda n: progress.update(task, completed=n),
+            encoding=TensorEncoding.parse(encoding),
+            run_id=run_id,
+            warmup=warmup,
         )
     console.print(
         f"streamed {report.frames} frames ({report.labelled} labelled) to {target} "

@@ -18,7 +18,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    TopicPartition,
+)
 
 from edgesplit.config import KafkaSettings
 from edgesplit.errors import DecodeError, DeliveryError
@@ -127,6 +134,22 @@ class ResultsSummary:
         )
 
 
+def _attach(consumer: Consumer, topics: list[str], from_beginning: bool) -> None:
+    """Plain topic names: assign every partition (no group to join, so no wait); regular
+    expressions: subscribe, so topics created later are picked up too."""
+    if any(t.startswith("^") for t in topics):
+        consumer.subscribe(topics)
+        return
+    start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+    assignment = []
+    for topic in topics:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            raise DeliveryError(f"no topic {topic!r}: is the plan deployed?")
+        assignment += [TopicPartition(topic, p, start) for p in meta.partitions]
+    consumer.assign(assignment)
+
+
 def read_results(
     settings: KafkaSettings,
     topics: Sequence[str],
@@ -138,10 +161,12 @@ def read_results(
     stop: threading.Event | None = None,
     on_answer: Callable[[ResultsSummary, Answer | None], None] | None = None,
     summary: ResultsSummary | None = None,
+    accept: Callable[[Result], bool] | None = None,
 ) -> ResultsReport:
     """Read results until `count` distinct frames, `stop`, a quiet spell or a deadline.
 
     Topics starting with `^` are regular expressions (e.g. every plan version's results).
+    `accept` keeps only some results (e.g. the frames of one run).
     The reader uses a fresh consumer group and commits nothing: it never disturbs others.
     """
     summary = summary if summary is not None else ResultsSummary()
@@ -154,7 +179,7 @@ def read_results(
         )
         | {"enable.auto.commit": False}
     )
-    consumer.subscribe(list(topics))
+    _attach(consumer, list(topics), from_beginning)
     started = time.monotonic()
     last_seen = started
     try:
@@ -182,6 +207,8 @@ def read_results(
             except DecodeError as exc:
                 summary.undecodable += 1
                 log.warning("result_undecodable", reason=str(exc), offset=msg.offset())
+                continue
+            if accept is not None and not accept(result):
                 continue
             kind, ts_ms = msg.timestamp()
             produced = ts_ms * 1000 if kind != TIMESTAMP_NOT_AVAILABLE else None

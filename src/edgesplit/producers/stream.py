@@ -7,6 +7,7 @@ capture time is stamped as each frame is produced. Pacing is for the whole strea
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -21,7 +22,8 @@ from edgesplit.kafka.clients import producer_config
 from edgesplit.kafka.limits import DEFAULT_LIMIT
 from edgesplit.log import get_logger
 from edgesplit.producers.sources import Sample
-from edgesplit.schemas import Frame, Tensor, TraceStamp, encode_frame, now_us
+from edgesplit.schemas import Frame, Tensor, TensorEncoding, TraceStamp, encode_frame, now_us
+from edgesplit.schemas.encoding import RAW
 
 log = get_logger("producer")
 
@@ -44,8 +46,8 @@ def frame_id(run_id: str, sensor: str, seq: int) -> str:
     return f"{run_id}:{sensor}:{seq}"
 
 
-class _Acks:
-    """Delivery reports of one stream."""
+class Acks:
+    """Delivery reports of one producer: what Kafka acknowledged, and what it refused."""
 
     def __init__(self) -> None:
         self.acked = 0
@@ -89,24 +91,42 @@ def stream(
     run_id: str | None = None,
     on_sent: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    encoding: TensorEncoding = RAW,
+    warmup: int = 0,
 ) -> StreamReport:
-    """Produce one Frame per sample, keyed by its sensor; wait for every acknowledgement."""
+    """Produce one Frame per sample, keyed by its sensor; wait for every acknowledgement.
+
+    `warmup` frames (the first samples, under run id RUN-warmup) go first and are
+    acknowledged before the stream starts: an idempotent producer spends ~0.5 s getting
+    its producer id, which would otherwise show up as the latency of the first frames.
+    """
     if sensors < 1:
         raise ValueError("sensors must be at least 1")
     run = run_id or uuid.uuid4().hex[:8]
     producer = Producer(producer_config(settings, max_message_bytes=max_message_bytes))
-    acks = _Acks()
+    acks = Acks()
+    items = iter(samples)
+    if warmup > 0:
+        for warm in frames(itertools.islice(items, warmup), 1, f"{run}-warmup"):
+            produce(producer, topic, encode_frame(warm, encoding), warm.sensor_id.encode(), acks)
+        producer.flush(60)
+        acks.acked = 0
     sent = labelled = nbytes = 0
     start = time.monotonic()
-    for sent, frame in enumerate(frames(samples, sensors, run), start=1):
-        if (stop is not None and stop.is_set()) or acks.failures:
-            break
+    pending = frames(items, sensors, run)
+    while not ((stop is not None and stop.is_set()) or acks.failures):
         if rate_hz:  # pace against the schedule, so a slow call does not drift the rate
-            delay = start + (sent - 1) / rate_hz - time.monotonic()
+            delay = start + sent / rate_hz - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        value = encode_frame(frame)
-        _produce(producer, topic, value, frame.sensor_id.encode(), acks)
+        # Drawn after the wait: drawing a frame stamps its capture time.
+        drawn = next(pending, None)
+        if drawn is None:
+            break
+        frame = drawn
+        sent += 1
+        value = encode_frame(frame, encoding)
+        produce(producer, topic, value, frame.sensor_id.encode(), acks)
         labelled += frame.label is not None
         nbytes += len(value)
         if on_sent is not None:
@@ -123,7 +143,8 @@ def stream(
     return StreamReport(topic, run, acks.acked, labelled, nbytes, seconds)
 
 
-def _produce(producer: Producer, topic: str, value: bytes, key: bytes, acks: _Acks) -> None:
+def produce(producer: Producer, topic: str, value: bytes, key: bytes | None, acks: Acks) -> None:
+    """Produce one record, waiting while the local queue is full; DeliveryError if refused."""
     while True:
         try:
             producer.produce(topic, value=value, key=key, on_delivery=acks)

@@ -189,7 +189,7 @@ def _r_tensor(r: wire.Reader, at: str) -> Tensor:
         shape.extend(r.long() for _ in range(n))
         n = r.block()
     r.field = f"{at}.encoding"
-    encoding = _ENCODINGS[r.branch(3)]
+    encoding = _ENCODINGS[r.branch(len(_ENCODINGS))]
     r.field = f"{at}.compression"
     compression = _COMPRESSIONS[r.branch(3)]
     r.field = f"{at}.scale"

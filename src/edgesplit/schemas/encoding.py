@@ -1,9 +1,9 @@
 """Tensor encodings: how a numpy array is stored in a `Tensor` record's data field.
 
 RAW is bit-exact (little endian). FP16 and INT8 (affine, per tensor) shrink float
-tensors 2x and 4x; integer and bool tensors always travel RAW. ZSTD or LZ4 may be
-applied on top of any encoding. `unpack` validates everything and raises `Invalid`
-naming the field at fault; it never trusts a length it has not checked.
+tensors 2x and 4x; JPEG shrinks uint8 camera frames about 8x; any other tensor travels
+RAW. ZSTD or LZ4 may be applied on top of any encoding. `unpack` validates everything and
+raises `Invalid` naming the field at fault; it never trusts a length it has not checked.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import zstandard
 
 from edgesplit.errors import EncodeError
+from edgesplit.schemas import jpeg
 
 MAX_NDIM = 8
 DTYPES: frozenset[str] = frozenset(
@@ -51,6 +52,7 @@ class Encoding(enum.IntEnum):
     RAW = 0
     FP16 = 1
     INT8 = 2
+    JPEG = 3
 
 
 class Compression(enum.IntEnum):
@@ -68,16 +70,17 @@ class TensorEncoding:
     encoding: Encoding = Encoding.RAW
     compression: Compression = Compression.NONE
     level: int = 1  # zstd level; fast levels suit activations
+    quality: int = 90  # JPEG quality
 
     @classmethod
     def parse(cls, text: str) -> TensorEncoding:
-        """`raw`, `fp16`, `int8`, optionally `+zstd` or `+lz4` (e.g. `int8+zstd`)."""
+        """`raw`, `fp16`, `int8` or `jpeg`, optionally `+zstd` or `+lz4` (e.g. `int8+zstd`)."""
         base, _, comp = text.strip().upper().partition("+")
         try:
             return cls(Encoding[base], Compression[comp or "NONE"])
         except KeyError:
             raise EncodeError(
-                f"unknown tensor encoding {text!r}: use raw, fp16 or int8, optionally with "
+                f"unknown tensor encoding {text!r}: use raw, fp16, int8 or jpeg, optionally with "
                 "+zstd or +lz4"
             ) from None
 
@@ -87,8 +90,10 @@ class TensorEncoding:
             return name
         return f"{name}+{self.compression.name.lower()}"
 
-    def applied_to(self, dtype: str) -> Encoding:
-        """The encoding really used for `dtype`: lossy encodings apply to floats only."""
+    def applied_to(self, dtype: str, shape: tuple[int, ...]) -> Encoding:
+        """The encoding really used: FP16/INT8 apply to floats, JPEG to uint8 images."""
+        if self.encoding is Encoding.JPEG:
+            return Encoding.JPEG if jpeg.is_image(dtype, shape) else Encoding.RAW
         return self.encoding if dtype in _FLOATS else Encoding.RAW
 
 
@@ -128,7 +133,7 @@ def pack(name: str, array: np.ndarray[Any, Any], enc: TensorEncoding = RAW) -> P
         )
     if array.ndim > MAX_NDIM:
         raise EncodeError(f"tensor {name!r}: {array.ndim} dimensions (at most {MAX_NDIM})")
-    encoding = enc.applied_to(dtype)
+    encoding = enc.applied_to(dtype, array.shape)
     scale: float | None = None
     zero_point: int | None = None
     if encoding is Encoding.RAW:
@@ -136,8 +141,10 @@ def pack(name: str, array: np.ndarray[Any, Any], enc: TensorEncoding = RAW) -> P
     elif encoding is Encoding.FP16:
         with np.errstate(over="ignore"):  # beyond +-65504 saturates to inf, as a cast does
             values = np.ascontiguousarray(array, dtype=_FP16)
-    else:
+    elif encoding is Encoding.INT8:
         values, scale, zero_point = quantize_int8(array)
+    else:
+        values = np.frombuffer(jpeg.encode(array, enc.quality), np.uint8)
     data: bytes | memoryview = values.data.cast("B") if values.size else b""
     if enc.compression is Compression.ZSTD:
         compressor = _zstd_c.get(enc.level)
@@ -184,7 +191,10 @@ def check_header(
     for d in shape:
         if d < 0:
             raise Invalid("shape", f"negative dimension in {shape}")
-    if encoding is not Encoding.RAW and dtype not in _FLOATS:
+    if encoding is Encoding.JPEG:
+        if not jpeg.is_image(dtype, shape):
+            raise Invalid("encoding", f"JPEG holds uint8 images, not {dtype} {shape}")
+    elif encoding is not Encoding.RAW and dtype not in _FLOATS:
         raise Invalid("encoding", f"{encoding.name} applies to float tensors, not {dtype}")
     if encoding is Encoding.INT8:
         if scale is None or zero_point is None:
@@ -208,6 +218,14 @@ def unpack(
 ) -> np.ndarray[Any, Any]:
     """The array stored in buf[start:stop]. Uncompressed RAW data is a read-only view."""
     check_header(dtype, shape, encoding, scale, zero_point)
+    if encoding is Encoding.JPEG:
+        data = buf[start:stop]
+        if compression is not Compression.NONE:  # pointless on a JPEG, but legal
+            data = _decompress(data, compression, 64 * math.prod(shape) + 4096)
+        try:
+            return jpeg.decode(data, shape)
+        except ValueError as exc:
+            raise Invalid("data", str(exc)) from exc
     stored = (
         _STORED[dtype]
         if encoding is Encoding.RAW
