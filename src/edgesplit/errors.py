@@ -49,6 +49,17 @@ class BrokerUnreachableError(EdgesplitError):
     """No answer from the Kafka cluster at the given bootstrap address."""
 
 
+# --- the emulated tiers testbed -------------------------------------------------------
+
+
+class TestbedError(EdgesplitError):
+    """The emulated edge (namespace, shaped uplink, CPU quota) could not be set up or changed."""
+
+
+class PrivilegeError(TestbedError):
+    """The testbed needs root (network namespaces, qdiscs and cgroups are root's)."""
+
+
 # --- schemas and codec -------------------------------------------------------------
 
 

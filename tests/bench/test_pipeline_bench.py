@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from edgesplit.bench.pipeline import steady_rate
+from edgesplit.bench.measure import steady_rate
 from edgesplit.config import KafkaSettings
 
 
@@ -19,8 +19,9 @@ def test_steady_rate_ignores_start_up_and_tail() -> None:
     assert abs(steady_rate(times) - 100.0) < 1.0
 
 
-def test_steady_rate_of_too_few_events_is_zero() -> None:
-    assert steady_rate([1, 2]) == 0.0
+def test_steady_rate_of_few_events_is_the_plain_rate() -> None:
+    assert steady_rate([0, 1_000_000, 2_000_000]) == 1.0
+    assert steady_rate([5]) == 0.0
 
 
 @pytest.mark.kafka

@@ -57,6 +57,16 @@ COMMANDS = [
     ["stream"],
     ["results"],
     ["dead-letters"],
+    ["metrics"],
+    ["lag"],
+    ["record"],
+    ["replay"],
+    ["testbed"],
+    ["testbed", "up"],
+    ["testbed", "down"],
+    ["testbed", "status"],
+    ["testbed", "set"],
+    ["bench", "run"],
 ]
 
 

@@ -18,6 +18,7 @@ throughput (the target is >= 0.8): what the split costs on top of its slowest pa
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 import uuid
@@ -28,13 +29,15 @@ from typing import Any
 
 import numpy as np
 
+from edgesplit.bench.frames import real_frames
+from edgesplit.bench.measure import steady_rate
 from edgesplit.config import KafkaSettings, cache_dir, state_dir
 from edgesplit.consumers.results import ResultsSummary, read_results
 from edgesplit.errors import DeliveryError
 from edgesplit.orchestrator import deploy as dep
 from edgesplit.orchestrator.builder import build_plan
 from edgesplit.orchestrator.plan import BatchPolicy, Plan, verify_stage_model
-from edgesplit.producers.sources import Sample, mnist, photos
+from edgesplit.producers.sources import Sample
 from edgesplit.producers.stream import stream
 from edgesplit.stages.executor import Executor
 
@@ -119,8 +122,34 @@ def run(
     onnx_path = ensure_onnx(model, cache_dir())
     graph = ModelGraph.load(onnx_path)
     chosen = _balanced_cut(graph, onnx_path) if cut == "auto" else graph.cut(cut)
-    folder = workdir or Path(tempfile.mkdtemp(prefix="edgesplit-bench-"))
-    plan_path = folder / "plan.yaml"
+    with contextlib.ExitStack() as cleanup:
+        folder = workdir or Path(
+            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="edgesplit-bench-"))
+        )
+        return _run(
+            settings,
+            model,
+            onnx_path,
+            chosen,
+            encoding,
+            frames,
+            batch,
+            folder / "plan.yaml",
+            progress,
+        )
+
+
+def _run(
+    settings: KafkaSettings,
+    model: str,
+    onnx_path: Path,
+    chosen: Any,
+    encoding: str,
+    frames: int,
+    batch: int,
+    plan_path: Path,
+    progress: Callable[[str], None],
+) -> PipelineBench:
     run_id = uuid.uuid4().hex[:6]
     plan = build_plan(
         model_name=model,
@@ -187,14 +216,6 @@ def run(
     )
 
 
-def real_frames(plan: Plan, count: int) -> list[Sample]:
-    """Real photos for image models, real MNIST digits for the digit model."""
-    shape = plan.model.input.shape
-    if len(shape) == 2:
-        return list(mnist(count, cache=cache_dir(), seed=1))
-    return list(photos(count, size=shape[0], seed=1, cache=cache_dir()))
-
-
 def _balanced_cut(graph: Any, onnx_path: Path) -> Any:
     """The single-tensor cut nearest the middle of the graph (a fair 2-stage split)."""
     single = [c for c in graph.cuts() if c.single]
@@ -254,15 +275,6 @@ def _pipeline_throughput(
     if report.frames < len(samples):
         raise DeliveryError(f"only {report.frames} of {len(samples)} frames came through")
     return steady_rate([a.produced_us for a in summary.answers.values()])
-
-
-def steady_rate(times_us: Sequence[int], trim: float = 0.1) -> float:
-    """Events per second between the `trim` and `1 - trim` quantiles of their times."""
-    t = np.sort(np.asarray(times_us, dtype=np.float64))
-    lo, hi = int(len(t) * trim), int(len(t) * (1 - trim)) - 1
-    if hi <= lo or t[hi] <= t[lo]:
-        return 0.0
-    return float((hi - lo) / ((t[hi] - t[lo]) / 1e6))
 
 
 def _pipeline_latency(

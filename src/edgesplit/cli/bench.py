@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from edgesplit.bench import codec
-from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings
+from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings, local_broker
+from edgesplit.config import KafkaSettings
 
 if TYPE_CHECKING:
     from edgesplit.bench.pipeline import PipelineBench
@@ -127,3 +129,36 @@ def pipeline_cmd(
             progress=status.update,
         )
     render_pipeline(result)
+
+
+@app.command("run")
+def run_cmd(
+    scenario: Annotated[
+        str, typer.Argument(help="A scenario file, or a shipped one: mobilenet_v2, mnist_cnn.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for the CSVs, the plots and summary.md.")
+    ] = Path("bench-out"),
+) -> None:
+    """Compare split strategies on emulated tiers (a CPU-limited edge behind a shaped uplink).
+
+    Needs root (network namespaces, tc, cgroups) and the local broker, which the testbed
+    gives a listener on the edge link. Every strategy runs in turn on the same frames.
+    """
+    from edgesplit.bench import report, runner  # noqa: PLC0415
+    from edgesplit.bench.scenario import find_scenario, load_scenario  # noqa: PLC0415
+
+    path = find_scenario(scenario)
+    spec = load_scenario(path)
+    broker = local_broker()
+    with err_console.status("starting the local broker..."):
+        started = broker.start()
+    settings = KafkaSettings(started.state.bootstrap)
+    with err_console.status(f"{spec.name}...") as status:
+        result = runner.run(spec, path, out, settings, broker, progress=status.update)
+    written = report.write(result)
+    console.print((out / "summary.md").read_text(), markup=False, highlight=False)
+    err_console.print(
+        f"{spec.name} measured in {result.seconds / 60:.1f} min; wrote "
+        + ", ".join(str(p) for p in written)
+    )

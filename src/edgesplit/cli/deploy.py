@@ -11,6 +11,7 @@ from rich.table import Table
 from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings
 from edgesplit.config import state_dir
 from edgesplit.errors import ConfigError
+from edgesplit.orchestrator.deploy import Placement
 
 
 def deploy(
@@ -33,6 +34,14 @@ def deploy(
             help="Only create the plan's topics (stages run elsewhere: containers, devices).",
         ),
     ] = False,
+    testbed: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--testbed",
+            help="Run this tier's stages on the emulated edge (`edgesplit "
+            "testbed up`: its CPU quota, behind its shaped uplink). Repeatable.",
+        ),
+    ] = None,
     bootstrap: Bootstrap = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the stages to join.")] = 60,
 ) -> None:
@@ -75,10 +84,24 @@ def deploy(
         created = create_topics(settings, dep.topic_specs(load_plan(plan_file)))
         console.print(f"created {len(created)} topics: {', '.join(created) or '(all existed)'}")
         return
+    placements = _testbed_placements(testbed or [])
     with err_console.status("creating topics and starting stages..."):
-        d = dep.deploy(plan_file, settings, state, wait_s=wait)
+        d = dep.deploy(plan_file, settings, state, wait_s=wait, placements=placements)
     console.print(
         f"deployed {d.name} on {d.bootstrap}: "
         + ", ".join(f"stage {p.stage} (pid {p.pid})" for p in d.processes)
     )
     console.print(f"logs: {Path(d.processes[0].log).parent}", style="dim")
+
+
+def _testbed_placements(tiers: list[str]) -> dict[str, Placement]:
+    if not tiers:
+        return {}
+    from edgesplit.bench.testbed import Testbed  # noqa: PLC0415
+    from edgesplit.cli.options import local_broker  # noqa: PLC0415
+
+    bed = Testbed(state_dir(), local_broker())
+    up = bed.state()
+    if up is None:
+        raise ConfigError("no testbed is up: start one with `edgesplit testbed up`")
+    return {tier: Placement(wrap=bed.wrap, bootstrap=up.edge_bootstrap) for tier in tiers}

@@ -17,11 +17,15 @@ from edgesplit.cli import (
     deadletters,
     demo,
     deploy,
+    lag,
+    metrics,
     models,
     plan,
+    record,
     results,
     stage,
     stream,
+    testbed,
 )
 from edgesplit.cli.options import err_console
 from edgesplit.errors import EdgesplitError
@@ -50,6 +54,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(broker.app, name="broker")
+app.add_typer(testbed.app, name="testbed")
 app.add_typer(bench.app, name="bench")
 app.add_typer(models.app, name="models")
 app.command("cuts")(cuts.cuts)
@@ -57,8 +62,12 @@ app.add_typer(plan.app, name="plan")
 app.command("deploy")(deploy.deploy)
 app.add_typer(stage.app, name="stage")
 app.command("stream")(stream.stream)
+app.command("record")(record.record)
+app.command("replay")(record.replay)
 app.command("results")(results.results)
 app.command("dead-letters")(deadletters.dead_letters)
+app.command("lag")(lag.lag)
+app.command("metrics")(metrics.metrics)
 app.command("demo")(demo.demo)
 
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from confluent_kafka import ConsumerGroupState, KafkaException
 from edgesplit.config import KafkaSettings
 from edgesplit.errors import ConfigError, StageError
 from edgesplit.kafka.admin import TopicSpec, admin_client, create_topics
+from edgesplit.kafka.limits import message_limit
 from edgesplit.log import get_logger
 from edgesplit.orchestrator.plan import Plan, load_plan, verify_stage_model
 
@@ -28,6 +30,22 @@ log = get_logger("deploy")
 
 # Stage processes started by this process, kept so that stopping them reaps them too.
 _children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _as_is(cmd: list[str]) -> list[str]:
+    return cmd
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a tier's stages run: a command wrapper (e.g. into the emulated edge's network
+    namespace and CPU quota) and the bootstrap address that reaches the broker from there."""
+
+    wrap: Callable[[list[str]], list[str]] = _as_is
+    bootstrap: str | None = None
+
+
+HERE = Placement()
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,13 @@ def topic_specs(plan: Plan) -> list[TopicSpec]:
         TopicSpec.for_messages(t.results, t.results_max_message_bytes, partitions=t.partitions),
         # Dead letters keep the refused records as they came, whatever their kind.
         TopicSpec.for_messages(t.dead_letters, biggest, partitions=1),
+        # Stage metrics: small records; kept a week, long enough to look back at a run.
+        TopicSpec.for_messages(
+            t.metrics,
+            message_limit(512 * 1024),
+            partitions=1,
+            **{"retention.ms": str(7 * 24 * 3600 * 1000)},
+        ),
     ]
 
 
@@ -95,8 +120,12 @@ def deploy(
     *,
     wait_s: float = 60.0,
     log_level: str = "info",
+    placements: Mapping[str, Placement] | None = None,
 ) -> Deployment:
-    """Create the plan's topics and start its stages; return once each stage's group is up."""
+    """Create the plan's topics and start its stages; return once each stage's group is up.
+
+    `placements` maps a tier to where its stages run (default: here, as plain processes).
+    """
     plan = load_plan(plan_path)
     for stage in plan.stages:
         verify_stage_model(plan_path, stage)
@@ -114,7 +143,14 @@ def deploy(
     for stage in plan.stages:
         for replica in range(stage.replicas):
             logfile = folder / f"stage-{stage.index}-{replica}.log"
-            proc = spawn_stage(plan_path, stage.index, settings, logfile, log_level=log_level)
+            proc = spawn_stage(
+                plan_path,
+                stage.index,
+                settings,
+                logfile,
+                log_level=log_level,
+                placement=(placements or {}).get(stage.tier, HERE),
+            )
             procs.append((StageProcess(stage.index, replica, proc.pid, str(logfile)), proc))
     deployment = Deployment(
         str(plan_path.resolve()),
@@ -135,7 +171,13 @@ def deploy(
 
 
 def spawn_stage(
-    plan_path: Path, stage: int, settings: KafkaSettings, logfile: Path, *, log_level: str = "info"
+    plan_path: Path,
+    stage: int,
+    settings: KafkaSettings,
+    logfile: Path,
+    *,
+    log_level: str = "info",
+    placement: Placement = HERE,
 ) -> subprocess.Popen[bytes]:
     """Start `edgesplit stage run` for one stage as a detached process logging JSON to a file."""
     cmd = [
@@ -152,11 +194,11 @@ def spawn_stage(
         "--stage",
         str(stage),
         "--bootstrap",
-        settings.bootstrap_servers,
+        placement.bootstrap or settings.bootstrap_servers,
     ]
     with logfile.open("ab") as out:
         proc = subprocess.Popen(
-            cmd,
+            placement.wrap(cmd),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
