@@ -23,7 +23,7 @@ def configure(
 ) -> None:
     """Configure structlog for the whole process (idempotent: the last call wins)."""
     global _configured  # noqa: PLW0603 - logging is process-wide by nature
-    out = stream if stream is not None else sys.stderr
+    out: TextIO = stream if stream is not None else _Stderr()  # type: ignore[assignment]
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
     renderer: structlog.types.Processor
@@ -48,6 +48,23 @@ def configure(
     )
     _route_librdkafka()
     _configured = True
+
+
+class _Stderr:
+    """Whatever `sys.stderr` is at the time of writing, not at the time of configuring.
+
+    Test runners and CLI runners swap stderr for a buffer and close it afterwards; a
+    logger holding on to the buffer would then fail on its next event.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
 
 
 class _LibrdkafkaToStructlog(logging.Handler):
