@@ -88,14 +88,16 @@ def _produce(
 ) -> subprocess.Popen[bytes] | None:
     """Send frames from the host (in this process), or start the edge camera process."""
     if not where.producer_on_edge:
+        warm = list(samples[:WARMUP_FRAMES])  # sent and acknowledged before the measured ones
         stream(
             settings,
             plan.topics.frames,
-            samples,
+            [*warm, *samples],
             rate_hz=rate_hz,
             run_id=run_id,
             max_message_bytes=plan.topics.frames_max_message_bytes,
             encoding=TensorEncoding.parse(where.frame_encoding),
+            warmup=len(warm),
         )
         return None
     edge = where.placements["edge"]
@@ -119,6 +121,9 @@ def _produce(
         run_id,
         "--encoding",
         where.frame_encoding,
+        "--warmup",
+        str(WARMUP_FRAMES),
+        "--preload",
         "--rate",
         str(rate_hz or 0),
         "--bootstrap",
