@@ -58,6 +58,7 @@ def build_plan(
     threads: int = 1,
     partitions: int = 1,
     classes: str | None = None,
+    predicted: dict[str, float] | None = None,
 ) -> Plan:
     """Cut `onnx_path` at `cut_specs`, write the stage partitions and the plan to `out`."""
     graph = ModelGraph.load(onnx_path)
@@ -114,6 +115,7 @@ def build_plan(
         topics=topics,
         cuts=tuple(cut_plans),
         stages=tuple(stage_plans),
+        predicted=predicted,
     )
     save_plan(plan, out)
     return plan

@@ -1,0 +1,195 @@
+"""The cost model: a candidate plan's per-frame latency and its throughput, from profiles.
+
+A candidate is a list of cuts (k cuts -> k+1 stages), an encoding per cut and a tier per
+stage (tiers in chain order: edge, fog, cloud; one stage per tier — more processes on one
+tier are replicas of a stage, the rebalancer's business). The broker sits behind every tier's
+uplink, so every record a stage produces crosses its own tier's uplink; the camera sits on
+the first tier, so frames reach stage 0 without crossing a link when stage 0 runs there,
+and cross the first tier's uplink when it runs elsewhere (cloud-only).
+
+- throughput: the slowest of the stages and the links (a min-max objective, not a sum):
+  a stage at its full micro-batch does ms(batch)/batch of compute plus its codec work per
+  frame; a link carries uplink_bps / (8 x wire bytes) frames per second;
+- latency (unloaded): compute at batch 1 + codec + one broker hop per record + the time
+  each record takes over its link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from edgesplit.errors import PlanningError
+from edgesplit.orchestrator.profile import TierProfile
+
+RESULT_BYTES = 200  # a top-k Result record
+RECORD_OVERHEAD = 160  # ids, trace, tensor header around the bytes
+_WIRE_FACTOR = {"raw": 1.0, "fp16": 0.5, "int8": 0.25}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    cuts: tuple[int, ...]
+    encodings: tuple[str, ...]  # one per cut
+    tiers: tuple[str, ...]  # one per stage
+
+    def __post_init__(self) -> None:
+        if len(self.encodings) != len(self.cuts) or len(self.tiers) != len(self.cuts) + 1:
+            raise PlanningError(
+                f"a candidate needs one encoding per cut and one tier per stage: {self}"
+            )
+        if list(self.cuts) != sorted(set(self.cuts)):
+            raise PlanningError(f"cuts must increase strictly: {self.cuts}")
+        if len(set(self.tiers)) != len(self.tiers):
+            raise PlanningError(f"one stage per tier: {self.tiers}")
+
+    def describe(self) -> str:
+        if not self.cuts:
+            return f"whole model on {self.tiers[0]}"
+        parts = [
+            f"{t}" + (f" | cut {c} ({e}) |" if i < len(self.cuts) else "")
+            for i, (t, c, e) in enumerate(
+                zip(self.tiers, (*self.cuts, 0), (*self.encodings, ""), strict=True)
+            )
+        ]
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    throughput_fps: float
+    latency_ms: float
+    stage_ms: tuple[float, ...]  # per frame at the batch size: compute + codec
+    compute_ms: tuple[float, ...]  # per frame at the batch size: ONNX Runtime only
+    link_fps: tuple[float, ...]  # per record stream crossing a link (inf: none crosses)
+    wire_bytes: tuple[float, ...]  # per frame, each stage's output on the wire
+    bottleneck: str
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the predictions assume about the tiers: profiles, uplinks, batch size."""
+
+    profiles: Mapping[str, TierProfile]  # tier -> its profile of the model
+    uplink_bps: Mapping[str, float]  # tier -> its uplink (missing or inf: unconstrained)
+    chain: tuple[str, ...]  # tier order; the camera is on chain[0]
+    batch: int = 4
+    hop_ms: float = 5.0  # one broker hop (produce -> consumed), when no profile says
+
+    def profile(self, tier: str) -> TierProfile:
+        try:
+            return self.profiles[tier]
+        except KeyError:
+            raise PlanningError(
+                f"no profile for tier {tier!r}: run `edgesplit profile MODEL "
+                f"--tier {tier}` there first"
+            ) from None
+
+    def uplink(self, tier: str) -> float:
+        return self.uplink_bps.get(tier, float("inf"))
+
+
+def _ms(table: Mapping[int, float], batch: int) -> float:
+    """ms per batch at `batch`, interpolated per frame between measured batch sizes."""
+    if batch in table:
+        return table[batch]
+    sizes = sorted(table)
+    below = max((b for b in sizes if b <= batch), default=sizes[0])
+    above = min((b for b in sizes if b >= batch), default=sizes[-1])
+    if below == above:
+        return table[below] / below * batch
+    per = (table[below] / below) + (table[above] / above - table[below] / below) * (
+        (batch - below) / (above - below)
+    )
+    return per * batch
+
+
+def segment_ms(profile: TierProfile, start: int | None, end: int | None, batch: int) -> float:
+    """ms per batch of the nodes between two cuts (None: the model's start or end)."""
+    if start is None and end is None:
+        return _ms(profile.whole_ms, batch)
+    if start is None:
+        assert end is not None
+        return _ms(profile.cut(end).prefix_ms, batch)
+    if end is None:
+        return _ms(profile.cut(start).suffix_ms, batch)
+    return max(
+        _ms(profile.cut(end).prefix_ms, batch) - _ms(profile.cut(start).prefix_ms, batch), 0.0
+    )
+
+
+def wire_bytes(profile: TierProfile, cut: int | None, encoding: str) -> float:
+    """Bytes per frame on the wire after a cut (None: the result)."""
+    if cut is None:
+        return RESULT_BYTES
+    c = profile.cut(cut)
+    if encoding in c.wire_bytes:
+        return c.wire_bytes[encoding]
+    base = encoding.split("+", maxsplit=1)[0]
+    return c.bytes_per_frame * _WIRE_FACTOR.get(base, 1.0) + RECORD_OVERHEAD
+
+
+def _codec_ms(profile: TierProfile, encoding: str, nbytes: float) -> float:
+    cost = profile.codec.get(encoding.split("+", maxsplit=1)[0])
+    if cost is None:
+        return 0.0
+    return (
+        cost.encode_ns_per_byte + cost.decode_ns_per_byte
+    ) * nbytes / 1e6 + 2 * cost.per_record_us / 1000
+
+
+def predict(c: Candidate, env: Environment) -> Prediction:
+    batch = env.batch
+    bounds: list[int | None] = [None, *c.cuts, None]
+    encodings = (*c.encodings, "raw")
+    stage_ms, compute_ms, link_fps, wire = [], [], [], []
+    latency = 0.0
+    first = env.chain[0]
+    frame_bytes = env.profile(c.tiers[0]).frame_bytes
+    if c.tiers[0] != first:  # the camera's frames cross the first tier's uplink
+        fps = env.uplink(first) / (8 * (frame_bytes + RECORD_OVERHEAD))
+        link_fps.append(fps)
+        latency += 1000 / fps if fps != float("inf") else 0.0
+    for i, tier in enumerate(c.tiers):
+        p = env.profile(tier)
+        compute = segment_ms(p, bounds[i], bounds[i + 1], batch) / batch
+        out = wire_bytes(p, bounds[i + 1], encodings[i])
+        codec = _codec_ms(p, encodings[i], out) if i < len(c.cuts) else 0.0
+        stage_ms.append(compute + codec)
+        compute_ms.append(compute)
+        wire.append(out)
+        fps = env.uplink(tier) / (8 * out)
+        link_fps.append(fps)
+        hop = p.link.hop_ms if p.link else env.hop_ms
+        latency += segment_ms(p, bounds[i], bounds[i + 1], 1) + codec + hop
+        latency += 1000 / fps if fps != float("inf") else 0.0
+    limits = [
+        (1000 / ms if ms > 0 else float("inf"), f"stage {i} ({t})")
+        for i, (ms, t) in enumerate(zip(stage_ms, c.tiers, strict=True))
+    ]
+    link_names = ([f"frames over {first}'s uplink"] if c.tiers[0] != first else []) + [
+        f"stage {i}'s output over {t}'s uplink" for i, t in enumerate(c.tiers)
+    ]
+    limits += list(zip(link_fps, link_names, strict=True))
+    throughput, bottleneck = min(limits, key=lambda x: x[0])
+    return Prediction(
+        throughput,
+        latency,
+        tuple(stage_ms),
+        tuple(compute_ms),
+        tuple(link_fps),
+        tuple(wire),
+        bottleneck,
+    )
+
+
+def score(p: Prediction, objective: str) -> float:
+    """Bigger is better."""
+    return p.throughput_fps if objective == "throughput" else -p.latency_ms
+
+
+def rank(
+    cands: Sequence[Candidate], env: Environment, objective: str
+) -> list[tuple[Candidate, Prediction]]:
+    scored = [(c, predict(c, env)) for c in cands]
+    return sorted(scored, key=lambda cp: score(cp[1], objective), reverse=True)

@@ -1,0 +1,216 @@
+"""The planner: the best split of a model over an ordered chain of tiers, exactly.
+
+A dynamic program over (position in the cut list, tier, stages used): a stage runs from
+one position to a later one on a tier later in the chain than the previous stage's (one
+stage per tier), and the encoding of the cut that ends it is part of the choice. Both
+objectives add up stage by stage (throughput as a minimum: the slowest stage or link;
+latency as a sum), so the program is exact. `candidates()` enumerates the same space for
+explanations and tests. Lossy encodings are offered only at cuts where the profile
+measured that they keep top-1 agreement with the unsplit model at or above the threshold;
+a stage whose estimated memory exceeds its tier's limit is not considered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from edgesplit.errors import PlanningError
+from edgesplit.orchestrator.costmodel import (
+    RECORD_OVERHEAD,
+    Candidate,
+    Environment,
+    Prediction,
+    _codec_ms,
+    predict,
+    segment_ms,
+    wire_bytes,
+)
+from edgesplit.orchestrator.profile import TierProfile
+
+Objective = str  # "throughput" | "latency"
+
+
+@dataclass(frozen=True)
+class Constraints:
+    max_stages: int = 2
+    encodings: tuple[str, ...] = ("raw",)
+    agreement: float = 0.99  # lossy encodings must keep at least this top-1 agreement
+    memory: Mapping[str, int] = field(default_factory=dict)  # tier -> bytes
+
+
+def allowed_encodings(profile: TierProfile, cut: int, constraints: Constraints) -> list[str]:
+    c = profile.cut(cut)
+    out = []
+    for enc in constraints.encodings:
+        base = enc.split("+")[0]
+        if base == "raw" or c.agreement.get(base, 0.0) >= constraints.agreement:
+            out.append(enc)
+    return out
+
+
+def _memory(p: TierProfile, start: int | None, end: int | None) -> int:
+    if start is None and end is None:
+        return max((c.prefix_memory + c.suffix_memory for c in p.cuts), default=0)
+    if start is None:
+        return p.cut(end).prefix_memory if end is not None else 0
+    if end is None:
+        return p.cut(start).suffix_memory
+    return min(p.cut(end).prefix_memory, p.cut(start).suffix_memory)
+
+
+def _fits(
+    env: Environment, cons: Constraints, tier: str, start: int | None, end: int | None
+) -> bool:
+    limit = cons.memory.get(tier)
+    return limit is None or _memory(env.profile(tier), start, end) <= limit
+
+
+def candidates(env: Environment, cons: Constraints, cuts: list[int]) -> Iterator[Candidate]:
+    """Every candidate the planner considers (exhaustive: for explanations and tests)."""
+    for k in range(cons.max_stages):
+        for chosen in itertools.combinations(cuts, k):
+            for tiers in itertools.combinations(env.chain, k + 1):
+                bounds: list[int | None] = [None, *chosen, None]
+                if not all(
+                    _fits(env, cons, t, bounds[i], bounds[i + 1]) for i, t in enumerate(tiers)
+                ):
+                    continue
+                options = [
+                    allowed_encodings(env.profile(tiers[i]), c, cons) for i, c in enumerate(chosen)
+                ]
+                for encs in itertools.product(*options):
+                    yield Candidate(tuple(chosen), tuple(encs), tuple(tiers))
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The best way to reach (position, tier, stages) and how: for the backtrack."""
+
+    value: float
+    prev: tuple[int, int, int] | None
+    encoding: str | None  # of the cut ending the stage that reached this state
+
+
+def best(
+    env: Environment, cons: Constraints, cuts: list[int], objective: Objective
+) -> tuple[Candidate, Prediction]:
+    """The optimal candidate by dynamic programming."""
+    if objective not in ("throughput", "latency"):
+        raise PlanningError(f"unknown objective {objective!r}: throughput or latency")
+    positions: list[int | None] = [None, *sorted(cuts), None]  # start, cuts, end
+    end = len(positions) - 1
+    neutral = math.inf if objective == "throughput" else 0.0
+    table: dict[tuple[int, int, int], _Step] = {(0, -1, 0): _Step(neutral, None, None)}
+    for i in range(end):
+        for t in range(-1, len(env.chain)):
+            for s in range(cons.max_stages):
+                if (i, t, s) in table:
+                    _extend(table, (i, t, s), positions, env, cons, objective)
+    finals = [(k, v) for k, v in table.items() if k[0] == end]
+    if not finals:
+        raise PlanningError(
+            "no plan fits the tiers' memory limits; raise a limit or allow more stages"
+        )
+    key, _ = (max if objective == "throughput" else min)(finals, key=lambda kv: kv[1].value)
+    cand = _backtrack(table, key, positions, env.chain)
+    return cand, predict(cand, env)
+
+
+def _extend(
+    table: dict[tuple[int, int, int], _Step],
+    state: tuple[int, int, int],
+    positions: list[int | None],
+    env: Environment,
+    cons: Constraints,
+    objective: Objective,
+) -> None:
+    """Relax every next stage from `state`: its end, its tier, its encoding."""
+    i, t, s = state
+    here = table[state]
+    end = len(positions) - 1
+    for j in range(i + 1, end + 1):
+        if j != end and s + 1 == cons.max_stages:
+            continue  # the last allowed stage must reach the end
+        for t2 in range(t + 1, len(env.chain)):
+            tier = env.chain[t2]
+            if not _fits(env, cons, tier, positions[i], positions[j]):
+                continue
+            cut = positions[j]
+            encs = ["raw"] if cut is None else allowed_encodings(env.profile(tier), cut, cons)
+            for enc in encs:
+                v = _stage_value(env, objective, positions[i], cut, tier, enc)
+                if i == 0 and t2 > 0:  # the frames cross the camera tier's uplink
+                    v = _combine(v, _frames_value(env, objective), objective)
+                total = _combine(here.value, v, objective)
+                old = table.get((j, t2, s + 1))
+                if old is None or _better(total, old.value, objective):
+                    table[(j, t2, s + 1)] = _Step(total, state, enc if cut is not None else None)
+
+
+def _combine(a: float, b: float, objective: Objective) -> float:
+    return min(a, b) if objective == "throughput" else a + b
+
+
+def _better(a: float, b: float, objective: Objective) -> bool:
+    return a > b if objective == "throughput" else a < b
+
+
+def _frames_value(env: Environment, objective: Objective) -> float:
+    """Frames over the camera tier's uplink: its frame rate, or the time a frame takes."""
+    frame_bytes = next(iter(env.profiles.values())).frame_bytes if env.profiles else 0
+    fps = env.uplink(env.chain[0]) / (8 * (frame_bytes + RECORD_OVERHEAD))
+    if objective == "throughput":
+        return fps
+    return 1000 / fps if fps < math.inf else 0.0
+
+
+def _stage_value(
+    env: Environment,
+    objective: Objective,
+    start: int | None,
+    end: int | None,
+    tier: str,
+    encoding: str,
+) -> float:
+    """The stage's own contribution: its throughput limit, or its latency."""
+    p = env.profile(tier)
+    out = wire_bytes(p, end, encoding)
+    codec = _codec_ms(p, encoding, out) if end is not None else 0.0
+    link_fps = env.uplink(tier) / (8 * out)
+    if objective == "throughput":
+        per_frame = segment_ms(p, start, end, env.batch) / env.batch + codec
+        stage_fps = 1000 / per_frame if per_frame > 0 else math.inf
+        return min(stage_fps, link_fps)
+    hop = p.link.hop_ms if p.link else env.hop_ms
+    transfer = 1000 / link_fps if link_fps < math.inf else 0.0
+    return segment_ms(p, start, end, 1) + codec + hop + transfer
+
+
+def _backtrack(
+    table: dict[tuple[int, int, int], _Step],
+    key: tuple[int, int, int],
+    positions: list[int | None],
+    chain: tuple[str, ...],
+) -> Candidate:
+    cuts: list[int] = []
+    encs: list[str] = []
+    tiers: list[str] = []
+    while True:
+        step = table[key]
+        if step.prev is None:
+            break
+        j, t2, _ = key
+        tiers.append(chain[t2])
+        cut = positions[j]
+        if cut is not None:
+            cuts.append(cut)
+            encs.append(step.encoding or "raw")
+        key = step.prev
+    return Candidate(
+        tuple(reversed(cuts)),
+        tuple(reversed(encs)),
+        tuple(reversed(tiers)),
+    )

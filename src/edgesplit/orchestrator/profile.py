@@ -1,0 +1,119 @@
+"""Profiles: what a model costs on one tier, measured there. Plain data, JSON on the wire.
+
+A profile holds, for one model on one tier (with that tier's CPUs, e.g. the 0.5-CPU
+edge of the testbed):
+
+- compute: for every single-tensor cut, the time to run the model's prefix (nodes
+  before the cut) and suffix (nodes after it) as the extracted sub-graphs ONNX Runtime
+  really runs (fused), per batch size; the whole model too. A middle stage between two
+  cuts costs prefix(b) - prefix(a) (sub-graphs add up closely: tested);
+- per node: ONNX Runtime's own profile of the whole model (time, op type), and FLOPs;
+- bytes: each cut's bytes per frame, raw and as each encoding puts them on the wire;
+- accuracy: for each cut and lossy encoding, the top-1 agreement with the unsplit model
+  on real frames (encodings below the threshold are not offered by the planner);
+- memory: weights + the largest activations of each prefix / suffix (an estimate);
+- codec: encode and decode cost per byte of each encoding on this tier;
+- link: this tier's path to the broker, measured through the broker (throughput of
+  records of a cut's size, round trip of a small record).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgesplit.errors import ConfigError
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CutCost(_Frozen):
+    index: int = Field(ge=1)
+    tensor: str
+    bytes_per_frame: int = Field(ge=0)  # raw
+    wire_bytes: dict[str, float] = {}  # encoding -> measured record bytes per frame
+    prefix_ms: dict[int, float]  # batch size -> ms per batch, nodes [0, index)
+    suffix_ms: dict[int, float]  # batch size -> ms per batch, nodes [index, n)
+    prefix_memory: int = 0  # bytes, estimated
+    suffix_memory: int = 0
+    prefix_flops: int = 0  # per frame
+    agreement: dict[str, float] = {}  # lossy encoding -> top-1 agreement with the unsplit model
+
+
+class NodeCost(_Frozen):
+    name: str
+    op: str
+    ms: float  # per batch of profile.node_batch frames, from ONNX Runtime's profiler
+    flops: int = 0  # per frame
+
+
+class CodecCost(_Frozen):
+    encode_ns_per_byte: float
+    decode_ns_per_byte: float
+    per_record_us: float = 0.0  # fixed cost per record (both ends)
+
+
+class LinkProfile(_Frozen):
+    """This tier's path to the broker, measured through it."""
+
+    uplink_bps: float  # payload throughput of records of `probe_bytes`, tier -> broker
+    rtt_ms: float  # produce -> acknowledged, small record
+    hop_ms: float  # produce -> consumed on the other side, small record (one broker hop)
+    probe_bytes: int
+    measured_at: float
+
+
+class TierProfile(_Frozen):
+    model: str
+    onnx_sha256: str
+    tier: str
+    host: str
+    cpus: float  # CPUs this tier had (its quota)
+    threads: int  # ONNX Runtime threads the timings used
+    batch_sizes: tuple[int, ...]
+    frame_bytes: int  # the model's input per frame: what a camera sends raw
+    whole_ms: dict[int, float]  # batch size -> ms per batch, the whole model
+    cuts: tuple[CutCost, ...]
+    nodes: tuple[NodeCost, ...] = ()
+    node_batch: int = 1
+    codec: dict[str, CodecCost] = {}
+    link: LinkProfile | None = None
+    measured_at: float
+    frames: int = 0  # real frames the accuracy figures used
+
+    def cut(self, index: int) -> CutCost:
+        for c in self.cuts:
+            if c.index == index:
+                return c
+        raise ConfigError(f"the {self.tier} profile of {self.model} has no cut {index}")
+
+    def key(self) -> str:
+        """The record key on the compacted profiles topic: one latest profile per model/tier."""
+        return f"{self.model}/{self.tier}"
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> TierProfile:
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as exc:
+            raise ConfigError(f"not a tier profile: {exc.errors()[0]['msg']}") from exc
+
+
+def save_profile(profile: TierProfile, path: Path) -> None:
+    path.write_text(json.dumps(json.loads(profile.to_json()), indent=1))
+
+
+def load_profile(path: Path) -> TierProfile:
+    try:
+        raw: Any = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read profile {path}: {exc}") from exc
+    return TierProfile.from_json(raw)

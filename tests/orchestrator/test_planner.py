@@ -1,0 +1,92 @@
+"""The cost model and the planner on synthetic profiles (no broker, no model)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgesplit.errors import PlanningError
+from edgesplit.orchestrator.costmodel import Candidate, predict, score
+from edgesplit.orchestrator.planner import Constraints, best, candidates
+from tests.orchestrator.synthetic import env_of
+
+
+def test_a_thin_uplink_pushes_the_cut_where_activations_are_small() -> None:
+    unit = [2.0] * 6
+    sizes = [600_000, 400_000, 5_000, 300_000, 1_000]  # bytes after nodes 1..5
+    env = env_of(unit, sizes, edge_speed=0.5, uplink=5e6)
+    cand, pred = best(env, Constraints(max_stages=2), [1, 2, 3, 4, 5], "throughput")
+    assert cand.cuts == (3,)  # small (5 KB), early enough to keep the slow edge's share low
+    assert cand.tiers == ("edge", "cloud")
+    assert pred.throughput_fps == pytest.approx(predict(cand, env).throughput_fps)
+    fast = env_of(unit, sizes, edge_speed=0.5, uplink=1e12)
+    cand_fast, _ = best(fast, Constraints(max_stages=2), [1, 2, 3, 4, 5], "throughput")
+    assert cand_fast.tiers[0] == "cloud"  # an unlimited link: ship frames to the fast cloud
+
+
+def test_lossy_encodings_only_where_they_keep_top1() -> None:
+    # A slow edge (whole model: 25 frames/s), a 20 KB activation after node 1 on a 5 Mbit/s
+    # link: raw 31 frames/s, int8 (5 KB) ~100 frames/s (the edge's share is then the limit).
+    unit = [1.0] * 4
+    sizes = [20_000, 1_000_000, 1_000_000]
+    env_good = env_of(unit, sizes, 0.1, 5e6, agreement=0.995)
+    env_bad = env_of(unit, sizes, 0.1, 5e6, agreement=0.9)
+    cons = Constraints(max_stages=2, encodings=("raw", "int8"))
+    good, good_pred = best(env_good, cons, [1, 2, 3], "throughput")
+    bad, bad_pred = best(env_bad, cons, [1, 2, 3], "throughput")
+    assert (good.cuts, good.encodings) == ((1,), ("int8",))
+    assert (bad.cuts, bad.encodings) == ((1,), ("raw",))
+    assert good_pred.throughput_fps > 2.5 * bad_pred.throughput_fps
+
+
+def test_memory_limits_keep_big_stages_off_a_small_tier() -> None:
+    env = env_of([1.0] * 5, [10] * 4, 1.0, 1e12)
+    cons = Constraints(max_stages=2, memory={"edge": 2500})
+    for cand in candidates(env, cons, [1, 2, 3, 4]):
+        if cand.tiers[0] == "edge":
+            assert not cand.cuts or cand.cuts[0] <= 2
+    with pytest.raises(PlanningError, match="memory"):
+        best(env, Constraints(max_stages=1, memory={"edge": 1, "cloud": 1}), [1, 2], "latency")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    unit=st.lists(st.floats(0.5, 20), min_size=2, max_size=7),
+    data=st.data(),
+    edge_speed=st.floats(0.1, 2.0),
+    uplink=st.sampled_from([1e6, 5e6, 2e7, 1e8, math.inf]),
+    objective=st.sampled_from(["throughput", "latency"]),
+    stages=st.integers(1, 3),
+)
+def test_dynamic_program_finds_the_exhaustive_optimum(
+    unit: list[float],
+    data: st.DataObject,
+    edge_speed: float,
+    uplink: float,
+    objective: str,
+    stages: int,
+) -> None:
+    sizes = data.draw(
+        st.lists(st.integers(100, 2_000_000), min_size=len(unit) - 1, max_size=len(unit) - 1)
+    )
+    env = env_of(unit, sizes, edge_speed, uplink, agreement=data.draw(st.sampled_from([0.9, 1.0])))
+    cons = Constraints(max_stages=stages, encodings=("raw", "int8"))
+    cuts = list(range(1, len(unit)))
+    dp_cand, dp_pred = best(env, cons, cuts, objective)
+    exhaustive = max(
+        (predict(c, env) for c in candidates(env, cons, cuts)), key=lambda p: score(p, objective)
+    )
+    assert score(dp_pred, objective) == pytest.approx(score(exhaustive, objective), rel=1e-9)
+    assert len(dp_cand.tiers) <= stages
+
+
+def test_candidate_checks_itself() -> None:
+    with pytest.raises(PlanningError):
+        Candidate((3, 1), ("raw", "raw"), ("edge", "edge", "cloud"))
+    with pytest.raises(PlanningError):
+        Candidate((1,), (), ("edge", "cloud"))
+    with pytest.raises(PlanningError, match="one stage per tier"):
+        Candidate((1,), ("raw",), ("edge", "edge"))
