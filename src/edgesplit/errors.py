@@ -92,5 +92,13 @@ class DeliveryError(EdgesplitError):
     """Kafka did not accept or deliver a record."""
 
 
+class ArtifactError(EdgesplitError):
+    """A stage partition shipped through Kafka is missing, incomplete or fails its sha256."""
+
+    def __init__(self, message: str, *, digest: str) -> None:
+        super().__init__(message)
+        self.digest = digest
+
+
 class PlanningError(EdgesplitError):
     """No valid plan for the model, the cuts or the tiers asked for."""

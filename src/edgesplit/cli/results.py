@@ -15,6 +15,7 @@ from rich.table import Table
 
 from edgesplit.cli.options import Bootstrap, console, kafka_settings
 from edgesplit.consumers.results import ResultsReport, ResultsSummary, read_results
+from edgesplit.errors import ConfigError
 
 
 def _render(report: ResultsReport, names: list[str] | None) -> Group:
@@ -60,8 +61,16 @@ def _render(report: ResultsReport, names: list[str] | None) -> Group:
 
 def results(
     plan_file: Annotated[
-        Path, typer.Option("--plan", "-p", help="The plan whose results to read.")
-    ],
+        Path | None, typer.Option("--plan", "-p", help="The plan whose results to read.")
+    ] = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            help="Read the results of every version of this published pipeline "
+            "(versions published later included).",
+        ),
+    ] = None,
     count: Annotated[
         int | None, typer.Option(min=1, help="Stop after this many distinct frames.")
     ] = None,
@@ -80,20 +89,32 @@ def results(
     """Frames, throughput, end-to-end latency p50/p95/p99, accuracy, top-1 class names."""
     from edgesplit.orchestrator.plan import load_plan  # noqa: PLC0415
 
-    plan = load_plan(plan_file)
+    settings = kafka_settings(bootstrap)
+    if pipeline is not None:
+        from edgesplit.orchestrator import control  # noqa: PLC0415
+
+        record = control.newest_active(settings, pipeline)
+        if record is None:
+            raise ConfigError(f"no active version of pipeline {pipeline!r} is published")
+        plan = record.plan()
+        topics = [control.results_pattern(pipeline)]
+    elif plan_file is not None:
+        plan = load_plan(plan_file)
+        topics = [plan.topics.results]
+    else:
+        raise ConfigError("give --plan PLAN or --pipeline NAME")
     names = None
     if plan.model.classes:
         from edgesplit.config import cache_dir  # noqa: PLC0415
         from edgesplit.models.classes import class_names  # noqa: PLC0415
 
         names = class_names(plan.model.classes, cache_dir())
-    settings = kafka_settings(bootstrap)
     summary = ResultsSummary()
 
     def read(on_answer: Callable[[ResultsSummary, object], None] | None = None) -> ResultsReport:
         return read_results(
             settings,
-            [plan.topics.results],
+            topics,
             count=count,
             idle_timeout_s=idle,
             timeout_s=timeout,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,6 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings
 from edgesplit.errors import ConfigError
 from edgesplit.schemas import TensorEncoding
+
+if TYPE_CHECKING:
+    from edgesplit.orchestrator.control import PlanFollower
 
 
 class Source(enum.StrEnum):
@@ -27,6 +30,14 @@ def stream(
         Path | None,
         typer.Option(
             "--plan", "-p", help="Stream into this plan's frames topic, shaped for its model."
+        ),
+    ] = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            help="Stream into the newest active version of this published pipeline, "
+            "switching to a newer version between frames as soon as it is published.",
         ),
     ] = None,
     source: Annotated[
@@ -88,9 +99,15 @@ def stream(
     from edgesplit.producers import sources  # noqa: PLC0415
     from edgesplit.producers.stream import stream as run_stream  # noqa: PLC0415
 
-    if plan_file is None and topic is None:
-        raise ConfigError("give --plan PLAN (or --topic TOPIC) to say where frames go")
-    plan = load_plan(plan_file) if plan_file is not None else None
+    if plan_file is None and topic is None and pipeline is None:
+        raise ConfigError(
+            "give --plan PLAN, --pipeline NAME or --topic TOPIC to say where frames go"
+        )
+    follower = _follower(pipeline, bootstrap) if pipeline is not None else None
+    if follower is not None and pipeline is not None:
+        plan = follower.current(pipeline)
+    else:
+        plan = load_plan(plan_file) if plan_file is not None else None
     target = topic or (plan.topics.frames if plan else "")
     limit = plan.topics.frames_max_message_bytes if plan else 16 * 1024 * 1024
     shape = tuple(plan.model.input.shape) if plan else None
@@ -121,6 +138,7 @@ def stream(
         yield from samples
 
     settings = kafka_settings(bootstrap)
+    follow = follower.frames_topic(pipeline) if follower is not None and pipeline else None
     with Progress(
         TextColumn("streaming"),
         BarColumn(),
@@ -142,9 +160,27 @@ def stream(
             encoding=TensorEncoding.parse(encoding),
             run_id=run_id,
             warmup=warmup,
+            follow=follow,
         )
+    if follower is not None:
+        follower.close()
+    target = ", ".join(report.topics) or target
     console.print(
         f"streamed {report.frames} frames ({report.labelled} labelled) to {target} "
         f"in {report.seconds:.1f} s ({report.rate_hz:.1f} frames/s, "
         f"{report.bytes / 1e6:.1f} MB), run {report.run_id}"
     )
+
+
+def _follower(pipeline: str, bootstrap: str | None) -> PlanFollower:
+    """A follower of the plans topic that knows an active version of `pipeline`."""
+    from edgesplit.orchestrator.control import PlanFollower  # noqa: PLC0415
+
+    follower = PlanFollower(kafka_settings(bootstrap))
+    if follower.current(pipeline) is None:
+        follower.close()
+        raise ConfigError(
+            f"no active version of pipeline {pipeline!r} is published; publish one with "
+            "`edgesplit deploy PLAN --publish`"
+        )
+    return follower

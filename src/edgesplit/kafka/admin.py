@@ -51,6 +51,12 @@ class TopicSpec:
     ) -> TopicSpec:
         return cls(name, partitions, 1, MappingProxyType(topic_config(max_message_bytes) | config))
 
+    @classmethod
+    def compacted(cls, name: str, max_message_bytes: int) -> TopicSpec:
+        """A one-partition control topic that keeps the latest record per key."""
+        config = topic_config(max_message_bytes) | {"cleanup.policy": "compact"}
+        return cls(name, 1, 1, MappingProxyType(config))
+
 
 def admin_client(settings: KafkaSettings, *, quiet: bool = False) -> AdminClient:
     conf = settings.librdkafka()

@@ -24,13 +24,25 @@ from edgesplit.kafka.limits import DEFAULT_LIMIT
 def produce_all(
     settings: KafkaSettings,
     topic: str,
-    records: Iterable[tuple[bytes | None, bytes]],
+    records: Iterable[tuple[bytes | None, bytes | None]],
     *,
     max_message_bytes: int = DEFAULT_LIMIT,
     timeout_s: float = 60.0,
+    headers: list[tuple[str, str | bytes | None]] | None = None,
+    idempotent: bool = True,
 ) -> list[Message]:
-    """Produce (key, value) pairs in order and wait for every acknowledgement."""
-    producer = Producer(producer_config(settings, max_message_bytes=max_message_bytes))
+    """Produce (key, value) pairs in order and wait for every acknowledgement.
+
+    `headers` go on every record; a value of None is a tombstone. `idempotent=False` saves
+    the ~0.5 s an idempotent producer spends getting its id (fine for keyed control records,
+    where a retried duplicate is harmless)."""
+    producer = Producer(
+        producer_config(
+            settings,
+            max_message_bytes=max_message_bytes,
+            **({} if idempotent else {"enable.idempotence": False, "max.in.flight": 1}),
+        )
+    )
     acked: list[Message] = []
     failed: list[str] = []
 
@@ -44,7 +56,9 @@ def produce_all(
     for key, value in records:
         while True:
             try:
-                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=on_delivery
+                )
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -126,7 +140,7 @@ def read_to_end(
             return []
         ends = {}
         for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = watermarks(consumer, TopicPartition(topic, p))
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
@@ -151,3 +165,41 @@ def read_to_end(
         return out
     finally:
         consumer.close()
+
+
+def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
+    """Each partition's log end offset (high watermark); a missing topic is empty."""
+    consumer = Consumer(
+        consumer_config(settings, group_id="edgesplit-reader") | {"enable.auto.commit": False}
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return {}
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in meta.partitions
+        }
+    finally:
+        consumer.close()
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float = 10.0) -> tuple[int, int]:
+    """Low and high watermarks of a partition, waiting out a new topic's leader election."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+            return int(low), int(high)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            retriable = isinstance(err, KafkaError) and (
+                err.retriable()
+                or err.code()
+                in (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
+            )
+            if not retriable or time.monotonic() > deadline:
+                raise DeliveryError(
+                    f"cannot read the offsets of {tp.topic}[{tp.partition}]: {err}"
+                ) from exc
+            time.sleep(0.2)

@@ -105,7 +105,7 @@ def _state_file(state: Path, name: str) -> Path:
     return deployments_dir(state) / name / "deployment.json"
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -131,7 +131,7 @@ def deploy(
         verify_stage_model(plan_path, stage)
     name = f"{plan.pipeline}-v{plan.version}"
     existing = read_deployment(state, name)
-    if existing is not None and any(_alive(p.pid) for p in existing.processes):
+    if existing is not None and any(alive(p.pid) for p in existing.processes):
         raise ConfigError(
             f"{name} is already deployed (pids {[p.pid for p in existing.processes]}); "
             "stop it first with `edgesplit deploy --stop`"
@@ -215,10 +215,8 @@ def _wait_for_groups(
     wait_s: float,
 ) -> None:
     """Wait until every stage's consumer group is stable with all its replicas."""
-    admin = admin_client(settings)
-    want = {plan.group_id(s.index): s.replicas for s in plan.stages}
-    deadline = time.monotonic() + wait_s
-    while True:
+
+    def check() -> None:
         for sp, proc in procs:
             if proc.poll() is not None:
                 tail = Path(sp.log).read_text(errors="replace").splitlines()[-5:]
@@ -226,6 +224,25 @@ def _wait_for_groups(
                     f"stage {sp.stage} exited with code {proc.returncode} during start-up; "
                     f"its log ({sp.log}) ends:\n" + "\n".join(tail)
                 )
+
+    want = {plan.group_id(s.index): s.replicas for s in plan.stages}
+    wait_for_groups(settings, want, wait_s, check=check, logs=str(Path(procs[0][0].log).parent))
+
+
+def wait_for_groups(
+    settings: KafkaSettings,
+    want: Mapping[str, int],
+    wait_s: float,
+    *,
+    check: Callable[[], None] = lambda: None,
+    logs: str = "the stages' logs",
+) -> None:
+    """Wait until each group is stable with at least `want[group]` members; `check` raises
+    to give up early (e.g. a process died)."""
+    admin = admin_client(settings)
+    deadline = time.monotonic() + wait_s
+    while True:
+        check()
         ready = set()
         try:
             futures = admin.describe_consumer_groups(list(want), request_timeout=5)
@@ -240,7 +257,7 @@ def _wait_for_groups(
         if time.monotonic() > deadline:
             raise StageError(
                 f"stages did not join their consumer groups within {wait_s:g}s "
-                f"(ready: {sorted(ready)}); see the logs in {Path(procs[0][0].log).parent}"
+                f"(ready: {sorted(ready)}); see the logs in {logs}"
             )
         time.sleep(0.5)
 
@@ -263,7 +280,7 @@ def list_deployments(state: Path) -> list[Deployment]:
 
 
 def running(deployment: Deployment) -> list[StageProcess]:
-    return [p for p in deployment.processes if _alive(p.pid)]
+    return [p for p in deployment.processes if alive(p.pid)]
 
 
 def stop_deployment(state: Path, name: str, timeout_s: float = 30.0) -> list[StageProcess]:
@@ -271,23 +288,23 @@ def stop_deployment(state: Path, name: str, timeout_s: float = 30.0) -> list[Sta
     deployment = read_deployment(state, name)
     if deployment is None:
         return []
-    alive = running(deployment)
-    for p in alive:
+    live = running(deployment)
+    for p in live:
         try:
             os.kill(p.pid, signal.SIGTERM)
         except ProcessLookupError:
             continue
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(_alive(p.pid) for p in alive):
+    while time.monotonic() < deadline and any(alive(p.pid) for p in live):
         _reap()
         time.sleep(0.1)
-    for p in alive:
-        if _alive(p.pid):
+    for p in live:
+        if alive(p.pid):
             log.warning("stage_killed", stage=p.stage, pid=p.pid, after_s=timeout_s)
             os.kill(p.pid, signal.SIGKILL)
     _reap()
-    log.info("stages_stopped", deployment=name, pids=[p.pid for p in alive])
-    return alive
+    log.info("stages_stopped", deployment=name, pids=[p.pid for p in live])
+    return live
 
 
 def _reap() -> None:

@@ -202,15 +202,28 @@ def load_plan(path: Path) -> Plan:
         raise ConfigError(f"cannot read plan file {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"plan file {path} is not valid YAML: {exc}") from exc
+    return _validate(raw, f"plan file {path}", str(path))
+
+
+def parse_plan(text: str, source: str) -> Plan:
+    """A plan from YAML text (e.g. a record of the plans topic); `source` names it in errors."""
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
+    return _validate(raw, source, source)
+
+
+def _validate(raw: Any, what: str, name: str) -> Plan:
     if not isinstance(raw, dict) or "edgesplit_plan" not in raw:
         raise ConfigError(
-            f"{path} is not an edgesplit plan (no `edgesplit_plan:` key); "
+            f"{name} is not an edgesplit plan (no `edgesplit_plan:` key); "
             "write one with `edgesplit plan manual`"
         )
     try:
         return Plan.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"bad plan file {path}: {_explain(exc)}") from exc
+        raise ConfigError(f"bad {what}: {_explain(exc)}") from exc
 
 
 def save_plan(plan: Plan, path: Path) -> None:

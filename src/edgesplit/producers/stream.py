@@ -36,6 +36,7 @@ class StreamReport:
     labelled: int
     bytes: int
     seconds: float
+    topics: tuple[str, ...] = ()  # with `follow`: every topic frames went to, in order
 
     @property
     def rate_hz(self) -> float:
@@ -80,6 +81,24 @@ def frames(samples: Iterable[Sample], sensors: int, run: str) -> Iterator[Frame]
         )
 
 
+class _Route:
+    """Where frames go: one topic, or the topic `follow` names before each frame."""
+
+    def __init__(self, topic: str, follow: Callable[[], str] | None) -> None:
+        self.topic = topic
+        self.follow = follow
+        self.used: list[str] = []  # the topics `follow` chose, in order
+
+    def next(self) -> str:
+        if self.follow is not None:
+            chosen = self.follow()
+            if chosen != self.topic or not self.used:
+                log.info("frames_topic_followed", topic=chosen)
+                self.topic = chosen
+                self.used.append(chosen)
+        return self.topic
+
+
 def stream(
     settings: KafkaSettings,
     topic: str,
@@ -93,8 +112,13 @@ def stream(
     stop: threading.Event | None = None,
     encoding: TensorEncoding = RAW,
     warmup: int = 0,
+    follow: Callable[[], str] | None = None,
 ) -> StreamReport:
     """Produce one Frame per sample, keyed by its sensor; wait for every acknowledgement.
+
+    `follow`, when given, is asked before each frame for the topic to send it to (the
+    newest plan version's frames topic, say): a stream switches topics between frames,
+    never within one, and `topic` is only the name reported until the first answer.
 
     `warmup` frames (the first samples, under run id RUN-warmup) go first and are
     acknowledged before the stream starts: an idempotent producer spends ~0.5 s getting
@@ -106,9 +130,11 @@ def stream(
     producer = Producer(producer_config(settings, max_message_bytes=max_message_bytes))
     acks = Acks()
     items = iter(samples)
+    route = _Route(topic, follow)
     if warmup > 0:
         for warm in frames(itertools.islice(items, warmup), 1, f"{run}-warmup"):
-            produce(producer, topic, encode_frame(warm, encoding), warm.sensor_id.encode(), acks)
+            value = encode_frame(warm, encoding)
+            produce(producer, route.next(), value, warm.sensor_id.encode(), acks)
         producer.flush(60)
         acks.acked = 0
     sent = labelled = nbytes = 0
@@ -126,13 +152,14 @@ def stream(
         frame = drawn
         sent += 1
         value = encode_frame(frame, encoding)
-        produce(producer, topic, value, frame.sensor_id.encode(), acks)
+        produce(producer, route.next(), value, frame.sensor_id.encode(), acks)
         labelled += frame.label is not None
         nbytes += len(value)
         if on_sent is not None:
             on_sent(sent)
     remaining = producer.flush(60)
     seconds = time.monotonic() - start
+    topic = route.topic
     if acks.failures:
         raise DeliveryError(f"frames to {topic!r} were refused: {acks.failures[0]}")
     if remaining:
@@ -140,7 +167,7 @@ def stream(
     log.info(
         "frames_streamed", topic=topic, run_id=run, frames=acks.acked, seconds=round(seconds, 2)
     )
-    return StreamReport(topic, run, acks.acked, labelled, nbytes, seconds)
+    return StreamReport(topic, run, acks.acked, labelled, nbytes, seconds, tuple(route.used))
 
 
 def produce(producer: Producer, topic: str, value: bytes, key: bytes | None, acks: Acks) -> None:
