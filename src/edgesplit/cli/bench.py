@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,6 +19,7 @@ from edgesplit.config import KafkaSettings
 
 if TYPE_CHECKING:
     from edgesplit.bench.pipeline import PipelineBench
+    from edgesplit.orchestrator.profile import TierProfile
 
 app = typer.Typer(
     help="Benchmarks: every figure is a ratio to a baseline measured in the same run.",
@@ -162,3 +165,190 @@ def run_cmd(
         f"{spec.name} measured in {result.seconds / 60:.1f} min; wrote "
         + ", ".join(str(p) for p in written)
     )
+
+
+def _real_frames(model: str, count: int) -> list[Any]:
+    from edgesplit.config import cache_dir  # noqa: PLC0415
+    from edgesplit.models.zoo import get_model  # noqa: PLC0415
+    from edgesplit.producers.sources import mnist, photos  # noqa: PLC0415
+
+    shape = get_model(model).input_shape
+    if len(shape) == 2:
+        return list(mnist(count, cache=cache_dir(), seed=1))
+    return list(photos(count, size=shape[0], seed=1, cache=cache_dir()))
+
+
+def _profiles_for(
+    model: str, given: dict[str, str], out: Path, testbed_edge: bool
+) -> dict[str, TierProfile]:
+    """The given profile files; the missing ones measured now (the edge in the testbed)."""
+    from edgesplit.orchestrator.profile import load_profile  # noqa: PLC0415
+
+    profiles = {t: load_profile(Path(f)) for t, f in given.items()}
+    for tier in ("edge", "cloud"):
+        if tier in profiles:
+            continue
+        path = out / f"profile-{model}-{tier}.json"
+        err_console.print(f"profiling {model} on the {tier} tier -> {path}")
+        cmd = [sys.executable, "-m", "edgesplit", "profile", "run", model, "--tier", tier]
+        cmd += ["--no-publish", "--no-link", "-o", str(path)]
+        if tier == "edge" and testbed_edge:
+            cmd.append("--testbed")
+        subprocess.run(cmd, check=True)
+        profiles[tier] = load_profile(path)
+    return profiles
+
+
+@app.command("validate")
+def validate_cmd(
+    model: Annotated[str, typer.Argument(help="Zoo model.")],
+    profile_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--profile",
+            help="TIER=FILE.json for edge and cloud; a missing one is measured first "
+            "(the edge inside the testbed).",
+        ),
+    ] = None,
+    uplinks: Annotated[str, typer.Option(help="Uplinks to validate at.")] = "100mbit,20mbit,5mbit",
+    edge_cpu: Annotated[float, typer.Option(help="The edge tier's CPUs.")] = 0.5,
+    run_s: Annotated[float, typer.Option(help="About this many seconds of frames per run.")] = 5.0,
+    batch: Annotated[int, typer.Option(min=1, help="Micro-batch size.")] = 4,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the files.")] = Path(
+        "validate-out"
+    ),
+) -> None:
+    """The cost model against measurements: every single-tensor cut at every uplink on the
+    emulated tiers (predicted vs measured stage compute and throughput), and the plan
+    `plan auto` chooses against the best cut measured, edge-only and cloud-only.
+
+    Needs root and the local broker, like `bench run`.
+    """
+    from edgesplit.bench import validate, validation_report  # noqa: PLC0415
+    from edgesplit.bench.testbed import Testbed, TestbedConfig  # noqa: PLC0415
+    from edgesplit.cli.options import resolve_model, tier_pairs  # noqa: PLC0415
+    from edgesplit.config import state_dir  # noqa: PLC0415
+
+    name, onnx, classes = resolve_model(model)
+    out.mkdir(parents=True, exist_ok=True)
+    broker = local_broker()
+    with err_console.status("starting the local broker..."):
+        settings = KafkaSettings(broker.start().state.bootstrap)
+    rates = [u.strip() for u in uplinks.split(",") if u.strip()]
+    testbed = Testbed(state_dir(), broker)
+    testbed.up(TestbedConfig(edge_cpu=edge_cpu, uplink=rates[0]))
+    try:
+        profiles = _profiles_for(name, tier_pairs(profile_file, "--profile"), out, True)
+        edge_bootstrap = testbed.state().edge_bootstrap  # type: ignore[union-attr]
+
+        def probe(_: str) -> float:
+            cmd = [sys.executable, "-m", "edgesplit", "profile", "link", name, "--tier", "edge"]
+            cmd += ["--no-update", "--json", "--bootstrap", edge_bootstrap]
+            done = subprocess.run(testbed.wrap(cmd), capture_output=True, text=True, check=True)
+            return float(json.loads(done.stdout.strip().splitlines()[-1])["uplink_bps"])
+
+        with err_console.status(f"validating {name}...") as status:
+            result = validate.validate(
+                model=name,
+                onnx=onnx,
+                classes=classes,
+                profiles=profiles,
+                settings=settings,
+                testbed=testbed,
+                frames=_real_frames(name, 120),
+                uplinks=rates,
+                link_probe=probe,
+                batch=batch,
+                run_s=run_s,
+                progress=status.update,
+            )
+    finally:
+        testbed.down()
+    written = validation_report.write(result, out)
+    for line in validation_report.headline(result):
+        console.print(line, highlight=False)
+    err_console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+@app.command("live")
+def live_cmd(
+    model: Annotated[str, typer.Argument(help="Zoo model.")],
+    experiment: Annotated[
+        str,
+        typer.Option(help="resplit: drop the uplink mid-stream; scale: a deliberately slow stage."),
+    ] = "resplit",
+    profile_file: Annotated[
+        list[str] | None,
+        typer.Option("--profile", help="TIER=FILE.json for edge and cloud (else measured)."),
+    ] = None,
+    rate: Annotated[float, typer.Option(help="Frames per second the camera sends.")] = 20.0,
+    before: Annotated[float, typer.Option(help="resplit: seconds before the drop.")] = 30.0,
+    after: Annotated[float, typer.Option(help="resplit: seconds after the drop.")] = 60.0,
+    uplink: Annotated[str, typer.Option(help="The uplink at the start.")] = "100mbit",
+    drop_to: Annotated[str, typer.Option(help="resplit: the uplink after the drop.")] = "5mbit",
+    slow: Annotated[
+        str, typer.Option(help="scale: STAGE:MS extra per frame for that stage.")
+    ] = "1:20",
+    seconds: Annotated[float, typer.Option(help="scale: seconds of streaming.")] = 60.0,
+    edge_cpu: Annotated[float, typer.Option(help="The edge tier's CPUs.")] = 0.5,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the files.")] = Path(
+        "live-out"
+    ),
+) -> None:
+    """The orchestrator live on the emulated tiers: agents, a link monitor on the edge, a
+    camera following the newest plan version. Writes the timeline, answers per second per
+    version, a plot and a summary (exactly-once by frame id).
+    """
+    import uuid  # noqa: PLC0415
+
+    from edgesplit.bench import live  # noqa: PLC0415
+    from edgesplit.bench.testbed import Testbed  # noqa: PLC0415
+    from edgesplit.cli.options import resolve_model, tier_pairs  # noqa: PLC0415
+    from edgesplit.config import state_dir  # noqa: PLC0415
+    from edgesplit.orchestrator.live import Settings  # noqa: PLC0415
+
+    name, onnx, classes = resolve_model(model)
+    out.mkdir(parents=True, exist_ok=True)
+    broker = local_broker()
+    with err_console.status("starting the local broker..."):
+        settings = KafkaSettings(broker.start().state.bootstrap)
+    testbed = Testbed(state_dir(), broker)
+    given = tier_pairs(profile_file, "--profile")
+    if len(given) < 2:
+        from edgesplit.bench.testbed import TestbedConfig  # noqa: PLC0415
+
+        testbed.up(TestbedConfig(edge_cpu=edge_cpu, uplink=uplink))
+        try:
+            profiles = _profiles_for(name, given, out, True)
+        finally:
+            testbed.down()
+    else:
+        profiles = _profiles_for(name, given, out, True)
+    pipeline = f"{experiment}-{uuid.uuid4().hex[:6]}"
+    x = live.Experiment(
+        kafka=settings,
+        testbed=testbed,
+        settings=Settings(
+            model=name,
+            onnx=onnx,
+            classes=classes,
+            chain=("edge", "cloud"),
+            pipeline=pipeline,
+            workdir=out / "plans",
+            resplit=experiment == "resplit",
+        ),
+        profiles=profiles,
+        frames=_real_frames(name, 120),
+        rate_hz=rate,
+        edge_cpu=edge_cpu,
+        uplink=uplink,
+        progress=lambda m: err_console.print(m, highlight=False),
+    )
+    if experiment == "resplit":
+        run = live.run_resplit(x, before_s=before, after_s=after, drop_to=drop_to)
+    else:
+        run = live.run_scale(x, seconds=seconds, slow=slow)
+    written = live.write(run, out)
+    for line in live.summary(run):
+        console.print(line, highlight=False)
+    err_console.print("wrote " + ", ".join(str(p) for p in written))

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from edgesplit import __version__
 from edgesplit.cli import (
+    agent,
     bench,
     broker,
     cuts,
@@ -20,7 +21,9 @@ from edgesplit.cli import (
     lag,
     metrics,
     models,
+    orchestrate,
     plan,
+    profile,
     record,
     results,
     stage,
@@ -59,7 +62,11 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(models.app, name="models")
 app.command("cuts")(cuts.cuts)
 app.add_typer(plan.app, name="plan")
+app.add_typer(profile.app, name="profile")
 app.command("deploy")(deploy.deploy)
+app.command("agent")(agent.agent)
+app.command("plans")(agent.plans)
+app.command("orchestrate")(orchestrate.orchestrate)
 app.add_typer(stage.app, name="stage")
 app.command("stream")(stream.stream)
 app.command("record")(record.record)

@@ -78,3 +78,16 @@ def resolve_model(model: str) -> tuple[str, Path, str | None]:
     with err_console.status(f"preparing {info.name} (exported to ONNX once, cached in {cached})"):
         onnx_path = ensure_onnx(info.name, cache_dir())
     return info.name, onnx_path, info.classes
+
+
+def tier_pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    """Repeated TIER=VALUE options as a mapping; a malformed one is a clear error."""
+    from edgesplit.errors import ConfigError  # noqa: PLC0415
+
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"{what} takes TIER=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from edgesplit.cli.options import Bootstrap, console, kafka_settings, resolve_model
-from edgesplit.errors import ConfigError
+from edgesplit.cli.options import Bootstrap, console, kafka_settings, resolve_model, tier_pairs
 from edgesplit.orchestrator.plan import BatchPolicy
 
 app = typer.Typer(
@@ -95,16 +94,6 @@ def manual(
     console.print(f"wrote {out} and {len(plan.stages)} partitions in {out.stem}.stages/")
 
 
-def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"{what} takes TIER=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
 @app.command()
 def auto(
     model: Annotated[str, typer.Argument(help="Zoo model name or .onnx file.")],
@@ -168,7 +157,7 @@ def auto(
 
     chain = [t.strip() for t in tiers.split(",") if t.strip()]
     name, onnx_path, classes = resolve_model(model)
-    files = _pairs(profile_file, "--profile")
+    files = tier_pairs(profile_file, "--profile")
     profiles = {t: load_profile(Path(f)) for t, f in files.items()}
     if len(profiles) < len(chain):
         from edgesplit.orchestrator.profiles_topic import read_profiles  # noqa: PLC0415
@@ -177,14 +166,14 @@ def auto(
     env = planner.environment(
         {t: p for t, p in profiles.items() if t in chain},
         chain,
-        {t: float(parse_rate(r)) for t, r in _pairs(uplink, "--uplink").items()},
+        {t: float(parse_rate(r)) for t, r in tier_pairs(uplink, "--uplink").items()},
         batch,
     )
     cons = Constraints(
         max_stages=max_stages,
         encodings=tuple(e.strip() for e in encodings.split(",") if e.strip()),
         agreement=agreement,
-        memory={t: parse_size(v) for t, v in _pairs(memory, "--memory").items()},
+        memory={t: parse_size(v) for t, v in tier_pairs(memory, "--memory").items()},
     )
     choice = planner.choose(env, cons, objective)
     if explain_choice:

@@ -24,6 +24,14 @@ def run(
     threads: Annotated[
         int | None, typer.Option(min=1, help="ONNX Runtime threads [default: the plan's].")
     ] = None,
+    slow: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EDGESPLIT_SLOW_STAGE",
+            help="STAGE:MS - stage STAGE spends MS more per frame computing (a deliberately "
+            "slow stage, for scaling tests and demos); other stages ignore it.",
+        ),
+    ] = None,
 ) -> None:
     """Consume the stage's input topic, run its partition, produce to its output topic.
 
@@ -43,8 +51,20 @@ def run(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    stats = StageRuntime(plan, stage, executor, settings).run(stop)
+    stats = StageRuntime(plan, stage, executor, settings, slow_ms=_slow_ms(slow, stage)).run(stop)
     console.print(
         f"stage {stage} stopped: {stats.frames_out} frames out, {stats.dead_letters} dead letters",
         highlight=False,
     )
+
+
+def _slow_ms(spec: str | None, stage: int) -> float:
+    if not spec:
+        return 0.0
+    which, sep, ms = spec.partition(":")
+    try:
+        return float(ms) if sep and int(which) == stage else 0.0
+    except ValueError:
+        from edgesplit.errors import ConfigError  # noqa: PLC0415
+
+        raise ConfigError(f"--slow takes STAGE:MS (e.g. 1:20), got {spec!r}") from None

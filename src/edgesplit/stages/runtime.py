@@ -69,8 +69,10 @@ class StageRuntime:
         *,
         summary_every_s: float = 10.0,
         metrics_every_s: float = 2.0,
+        slow_ms: float = 0.0,
     ) -> None:
         self.plan = plan
+        self.slow_s = slow_ms / 1000  # per frame, on top of the model (a deliberately slow stage)
         self.spec = plan.stage(index)
         self.index = index
         self.executor = executor
@@ -242,6 +244,8 @@ class StageRuntime:
             outputs = self.executor.run(feeds)
         except StageError:
             outputs = None
+        if self.slow_s:
+            time.sleep(self.slow_s * len(items))
         compute_s = time.perf_counter() - t0
         self.stats.compute_s += compute_s
         self.stats.batches += 1

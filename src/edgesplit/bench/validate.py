@@ -1,0 +1,314 @@
+"""`edgesplit bench validate`: the cost model against measurements, `plan auto` against the oracle.
+
+On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the host):
+
+- prediction: every single-tensor cut is deployed as a 2-stage plan (edge | cloud) and
+  measured at every uplink. Its measured stage compute (ONNX Runtime time per frame in
+  full micro-batches, from the stages' own metrics) and throughput (frames answered over
+  the run's span) are set against what the cost model predicts from the two profiles;
+- choice: at each uplink, the plan `plan auto` chooses from the profiles and the measured
+  link is deployed and measured next to the best cut measured (the oracle), edge-only and
+  cloud-only.
+
+A run is sized from its prediction (about `run_s` seconds of frames, at least two
+micro-batches), so that slow cuts at slow uplinks still finish instead of hitting a budget.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgesplit.bench import kafka_runs as kr
+from edgesplit.bench.rates import parse_rate
+from edgesplit.bench.testbed import Testbed
+from edgesplit.config import KafkaSettings
+from edgesplit.errors import StageError
+from edgesplit.kafka.io import read_to_end
+from edgesplit.log import get_logger
+from edgesplit.orchestrator import auto
+from edgesplit.orchestrator import deploy as dep
+from edgesplit.orchestrator.builder import build_plan
+from edgesplit.orchestrator.costmodel import Candidate, Environment, Prediction, predict
+from edgesplit.orchestrator.plan import BatchPolicy, Plan
+from edgesplit.orchestrator.planner import Constraints
+from edgesplit.orchestrator.profile import TierProfile
+from edgesplit.producers.sources import Sample
+from edgesplit.stages.metrics import decode_metrics
+
+log = get_logger("bench.validate")
+Progress = Callable[[str], None]
+LinkProbe = Callable[[str], float]  # uplink setting -> measured payload bits/s
+
+
+@dataclass(frozen=True)
+class CutCheck:
+    """One cut at one uplink: predicted against measured."""
+
+    cut: int
+    uplink: str
+    link_bps: float  # what the prediction assumed (measured through the broker)
+    predicted_fps: float
+    measured_fps: float
+    complete: bool
+    frames: int
+    bottleneck: str
+    predicted_ms: tuple[float, float]  # edge, cloud: compute per frame
+    measured_ms: tuple[float | None, float | None]
+
+    @property
+    def fps_error(self) -> float:
+        return self.predicted_fps / self.measured_fps - 1 if self.measured_fps else float("inf")
+
+    def ms_error(self, stage: int) -> float | None:
+        m = self.measured_ms[stage]
+        return None if not m else self.predicted_ms[stage] / m - 1
+
+
+@dataclass(frozen=True)
+class ChoiceCheck:
+    """`plan auto` at one uplink against the oracle and the two one-tier plans."""
+
+    uplink: str
+    chosen: str
+    predicted_fps: float
+    measured_fps: float
+    oracle_cut: int
+    oracle_fps: float
+    edge_only_fps: float
+    cloud_only_fps: float
+
+    @property
+    def of_oracle(self) -> float:
+        return self.measured_fps / self.oracle_fps if self.oracle_fps else 0.0
+
+    @property
+    def beats_a_one_tier_plan(self) -> bool:
+        return self.measured_fps >= min(self.edge_only_fps, self.cloud_only_fps)
+
+
+@dataclass
+class Validation:
+    model: str
+    edge_cpu: float
+    uplinks: tuple[str, ...]
+    batch: int
+    links: dict[str, float] = field(default_factory=dict)
+    cuts: list[CutCheck] = field(default_factory=list)
+    choices: list[ChoiceCheck] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Ctx:
+    model: str
+    onnx: Path
+    classes: str | None
+    profiles: Mapping[str, TierProfile]
+    settings: KafkaSettings
+    testbed: Testbed
+    where: kr.Where
+    frames: Sequence[Sample]
+    work: Path
+    batch: int
+    run_s: float
+    progress: Progress
+    plans: int = 0
+
+    def env(self, link_bps: float) -> Environment:
+        return auto.environment(self.profiles, ("edge", "cloud"), {"edge": link_bps}, self.batch)
+
+    def plan(self, cand: Candidate, name: str) -> tuple[Plan, Path]:
+        self.plans += 1
+        path = self.work / f"{name}.yaml"
+        plan = build_plan(
+            model_name=self.model,
+            onnx_path=self.onnx,
+            cut_specs=[str(c) for c in cand.cuts],
+            out=path,
+            encodings=list(cand.encodings) or ["raw"],
+            tiers=list(cand.tiers),
+            pipeline=f"validate-{name}-{int(time.time()) % 100000}-{self.plans}",
+            batch=BatchPolicy(max_size=self.batch, max_wait_ms=2.0),
+            classes=self.classes,
+        )
+        return plan, path
+
+    def measure(self, plan: Plan, path: Path, where: kr.Where, fps: float) -> kr.RunFigures:
+        """Throughput of about `run_s` seconds of frames, as many as predicted for that."""
+        count = int(min(len(self.frames), max(2 * self.batch, fps * self.run_s)))
+        budget = min(max(3 * count / max(fps, 1e-3), 10.0), 120.0)
+        return kr.throughput(
+            self.settings, plan, path, self.frames[:count], where, budget_s=budget, seed=0
+        )
+
+
+def validate(
+    *,
+    model: str,
+    onnx: Path,
+    classes: str | None,
+    profiles: Mapping[str, TierProfile],
+    settings: KafkaSettings,
+    testbed: Testbed,
+    frames: Sequence[Sample],
+    uplinks: Sequence[str],
+    link_probe: LinkProbe,
+    batch: int = 4,
+    run_s: float = 5.0,
+    progress: Progress = lambda _: None,
+) -> Validation:
+    """Measure every cut at every uplink, then `plan auto`'s choice; the testbed must be up."""
+    began = time.monotonic()
+    tb = testbed.state()
+    assert tb is not None, "the testbed must be up"
+    edge = dep.Placement(wrap=testbed.wrap, bootstrap=tb.edge_bootstrap)
+    order = tuple(sorted(uplinks, key=parse_rate, reverse=True))
+    result = Validation(model, tb.edge_cpu, order, batch)
+    with tempfile.TemporaryDirectory(prefix="edgesplit-validate-") as tmp:
+        ctx = _Ctx(
+            model,
+            onnx,
+            classes,
+            profiles,
+            settings,
+            testbed,
+            kr.Where({"edge": edge}),
+            frames,
+            Path(tmp),
+            batch,
+            run_s,
+            progress,
+        )
+        for uplink in order:
+            testbed.set(uplink=uplink)
+            progress(f"probing the edge uplink at {uplink}")
+            result.links[uplink] = link_probe(uplink)
+        cuts = auto.common_cuts(ctx.env(result.links[order[0]]))
+        for n, cut in enumerate(cuts, 1):
+            progress(f"cut {cut} ({n}/{len(cuts)})")
+            result.cuts += _cut(ctx, cut, result.links)
+        result.choices = _choices(ctx, result)
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
+    cand = Candidate((cut,), ("raw",), ("edge", "cloud"))
+    plan, path = ctx.plan(cand, f"cut{cut}")
+    runs: list[tuple[str, Prediction, kr.RunFigures]] = []
+    pending = list(links)
+    try:
+        while pending:
+            with kr.deployed(path, plan, ctx.settings, ctx.work / "state", ctx.where):
+                while pending:
+                    uplink = pending.pop(0)
+                    ctx.testbed.set(uplink=uplink)
+                    pred = predict(cand, ctx.env(links[uplink]))
+                    fig = ctx.measure(plan, path, ctx.where, pred.throughput_fps)
+                    runs.append((uplink, pred, fig))
+                    if not fig.complete:
+                        break  # frames still in flight would slow the next run: redeploy
+    except StageError as exc:
+        log.warning("cut_failed", cut=cut, error=str(exc))
+        return []
+    measured = stage_compute_ms(ctx.settings, plan, ctx.batch)
+    return [
+        CutCheck(
+            cut,
+            uplink,
+            links[uplink],
+            pred.throughput_fps,
+            fig.throughput_fps,
+            fig.complete,
+            fig.answered,
+            pred.bottleneck,
+            (pred.compute_ms[0], pred.compute_ms[1]),
+            (measured.get(0), measured.get(1)),
+        )
+        for uplink, pred, fig in runs
+    ]
+
+
+def stage_compute_ms(settings: KafkaSettings, plan: Plan, batch: int) -> dict[int, float]:
+    """Each stage's measured ONNX Runtime time per frame: the median over its full batches
+    (all batches where none was full), from the metrics the stages published."""
+    samples: dict[int, list[tuple[int, float]]] = {}
+    for msg in read_to_end(settings, plan.topics.metrics):
+        m = decode_metrics(msg.value() or b"")
+        if m.pipeline == plan.pipeline and m.plan_version == plan.version:
+            samples.setdefault(m.stage, []).extend((b.size, b.compute_ms) for b in m.batch_samples)
+    out = {}
+    for stage, batches in samples.items():
+        full = [ms / size for size, ms in batches if size == batch]
+        if full:
+            out[stage] = statistics.median(full)
+        elif batches:
+            out[stage] = sum(ms for _, ms in batches) / sum(size for size, _ in batches)
+    return out
+
+
+def _choices(ctx: _Ctx, result: Validation) -> list[ChoiceCheck]:
+    one_tier = {name: _one_tier(ctx, name, result.links) for name in ("edge-only", "cloud-only")}
+    out = []
+    for uplink in result.uplinks:
+        env = ctx.env(result.links[uplink])
+        choice = auto.choose(env, Constraints(max_stages=2), "throughput")
+        w = choice.winner
+        measured = _measured_split(result, w, uplink)
+        if measured is None:
+            ctx.progress(f"plan auto at {uplink}: {w.describe()}")
+            plan, path = ctx.plan(w, f"auto-{uplink}")
+            where = _where_for(ctx, w)
+            with kr.deployed(path, plan, ctx.settings, ctx.work / "state", where):
+                ctx.testbed.set(uplink=uplink)
+                measured = ctx.measure(plan, path, where, choice.prediction.throughput_fps)
+        oracle = max((c for c in result.cuts if c.uplink == uplink), key=lambda c: c.measured_fps)
+        out.append(
+            ChoiceCheck(
+                uplink,
+                w.describe(),
+                choice.prediction.throughput_fps,
+                measured.throughput_fps,
+                oracle.cut,
+                oracle.measured_fps,
+                one_tier["edge-only"][uplink],
+                one_tier["cloud-only"][uplink],
+            )
+        )
+    return out
+
+
+def _measured_split(result: Validation, w: Candidate, uplink: str) -> kr.RunFigures | None:
+    """The sweep's measurement of the winner, when it is one of the cuts swept."""
+    if w.tiers != ("edge", "cloud") or w.encodings != ("raw",):
+        return None
+    for c in result.cuts:
+        if c.cut == w.cuts[0] and c.uplink == uplink:
+            return kr.RunFigures(c.frames, c.measured_fps, c.complete)
+    return None
+
+
+def _where_for(ctx: _Ctx, cand: Candidate) -> kr.Where:
+    if cand.tiers[0] == "edge":
+        return ctx.where
+    return kr.Where(ctx.where.placements, producer_on_edge=True)  # the camera is on the edge
+
+
+def _one_tier(ctx: _Ctx, name: str, links: Mapping[str, float]) -> dict[str, float]:
+    tier = "edge" if name == "edge-only" else "cloud"
+    cand = Candidate((), (), (tier,))
+    plan, path = ctx.plan(cand, name)
+    where = _where_for(ctx, cand)
+    out = {}
+    with kr.deployed(path, plan, ctx.settings, ctx.work / "state", where):
+        for uplink, link in links.items():
+            ctx.progress(f"{name} at {uplink}")
+            ctx.testbed.set(uplink=uplink)
+            pred = predict(cand, ctx.env(link))
+            out[uplink] = ctx.measure(plan, path, where, pred.throughput_fps).throughput_fps
+    return out

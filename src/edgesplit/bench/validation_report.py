@@ -1,0 +1,212 @@
+"""A validation run's files: the error table, the choice table, CSVs and a scatter plot."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgesplit.bench.validate import CutCheck, Validation
+
+COMPUTE_TOLERANCE = 0.15
+THROUGHPUT_TOLERANCE = 0.20
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.0%}"
+
+
+def within(errors: Sequence[float | None], tolerance: float) -> tuple[int, int]:
+    known = [e for e in errors if e is not None]
+    return sum(abs(e) <= tolerance for e in known), len(known)
+
+
+def headline(v: Validation) -> list[str]:
+    """The figures the issue asks for, one line each."""
+    lines = []
+    for stage, name in ((0, "edge"), (1, "cloud")):
+        ok, n = within([c.ms_error(stage) for c in _unique_cuts(v.cuts)], COMPUTE_TOLERANCE)
+        worst = max((abs(e) for c in v.cuts if (e := c.ms_error(stage)) is not None), default=0)
+        lines.append(
+            f"{name} stage compute within {COMPUTE_TOLERANCE:.0%}: {ok}/{n} cuts "
+            f"(worst {worst:.0%})"
+        )
+    for uplink in v.uplinks:
+        rows = [c for c in v.cuts if c.uplink == uplink]
+        ok, n = within([c.fps_error for c in rows], THROUGHPUT_TOLERANCE)
+        worst = max((abs(c.fps_error) for c in rows), default=0.0)
+        lines.append(
+            f"throughput within {THROUGHPUT_TOLERANCE:.0%} at {uplink}: {ok}/{n} cuts "
+            f"(worst {worst:.0%})"
+        )
+    for ch in v.choices:
+        lines.append(
+            f"{ch.uplink}: plan auto chose {ch.chosen}: {ch.measured_fps:.1f} frames/s = "
+            f"{ch.of_oracle:.0%} of the oracle (cut {ch.oracle_cut}, {ch.oracle_fps:.1f}); "
+            f"edge-only {ch.edge_only_fps:.1f}, cloud-only {ch.cloud_only_fps:.1f}"
+        )
+    return lines
+
+
+def _unique_cuts(cuts: Sequence[CutCheck]) -> list[CutCheck]:
+    """One row per cut (compute does not depend on the uplink): the first measured."""
+    seen: dict[int, CutCheck] = {}
+    for c in cuts:
+        if c.cut not in seen and c.measured_ms != (None, None):
+            seen[c.cut] = c
+    return list(seen.values())
+
+
+def write(v: Validation, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    csvs = [_cuts_csv(v, out / "cuts.csv"), _choices_csv(v, out / "choices.csv")]
+    return [*csvs, _md(v, out), *_plot(v, out)]
+
+
+def _cuts_csv(v: Validation, path: Path) -> Path:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            [
+                "cut",
+                "uplink",
+                "link_bps",
+                "predicted_fps",
+                "measured_fps",
+                "fps_error",
+                "complete",
+                "frames",
+                "bottleneck",
+                "edge_predicted_ms",
+                "edge_measured_ms",
+                "cloud_predicted_ms",
+                "cloud_measured_ms",
+            ]
+        )
+        for c in v.cuts:
+            w.writerow(
+                [
+                    c.cut,
+                    c.uplink,
+                    round(c.link_bps),
+                    f"{c.predicted_fps:.3f}",
+                    f"{c.measured_fps:.3f}",
+                    f"{c.fps_error:.4f}",
+                    c.complete,
+                    c.frames,
+                    c.bottleneck,
+                    f"{c.predicted_ms[0]:.3f}",
+                    "" if c.measured_ms[0] is None else f"{c.measured_ms[0]:.3f}",
+                    f"{c.predicted_ms[1]:.3f}",
+                    "" if c.measured_ms[1] is None else f"{c.measured_ms[1]:.3f}",
+                ]
+            )
+    return path
+
+
+def _choices_csv(v: Validation, path: Path) -> Path:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            [
+                "uplink",
+                "chosen",
+                "predicted_fps",
+                "measured_fps",
+                "oracle_cut",
+                "oracle_fps",
+                "of_oracle",
+                "edge_only_fps",
+                "cloud_only_fps",
+            ]
+        )
+        for c in v.choices:
+            w.writerow(
+                [
+                    c.uplink,
+                    c.chosen,
+                    f"{c.predicted_fps:.3f}",
+                    f"{c.measured_fps:.3f}",
+                    c.oracle_cut,
+                    f"{c.oracle_fps:.3f}",
+                    f"{c.of_oracle:.4f}",
+                    f"{c.edge_only_fps:.3f}",
+                    f"{c.cloud_only_fps:.3f}",
+                ]
+            )
+    return path
+
+
+def _md(v: Validation, out: Path) -> Path:
+    links = ", ".join(f"{u} (measured {v.links[u] / 1e6:.2f} Mbit/s)" for u in v.uplinks)
+    lines = [
+        f"# Cost model validation: {v.model}, edge {v.edge_cpu} CPU, batch {v.batch}",
+        "",
+        f"Uplinks {links}; measured in {v.seconds / 60:.1f} min.",
+        "",
+        *[f"- {line}" for line in headline(v)],
+        "",
+        "## Plan auto vs the oracle",
+        "",
+        "| uplink | chosen | predicted fps | measured fps | oracle cut | oracle fps | "
+        "of oracle | edge-only fps | cloud-only fps |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in v.choices:
+        lines.append(
+            f"| {c.uplink} | {c.chosen} | {c.predicted_fps:.1f} | {c.measured_fps:.1f} | "
+            f"{c.oracle_cut} | {c.oracle_fps:.1f} | {c.of_oracle:.0%} | {c.edge_only_fps:.1f} "
+            f"| {c.cloud_only_fps:.1f} |"
+        )
+    lines += [
+        "",
+        "## Every cut: predicted vs measured",
+        "",
+        "Stage compute: ONNX Runtime ms per frame in full micro-batches (stage metrics). "
+        "Throughput: frames answered over the run's span. * = the run did not finish.",
+        "",
+        "| cut | uplink | edge ms pred / meas | err | cloud ms pred / meas | err | "
+        "fps pred / meas | err | limited by (predicted) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for cc in v.cuts:
+        me, mc = cc.measured_ms
+        lines.append(
+            f"| {cc.cut} | {cc.uplink} | {cc.predicted_ms[0]:.2f} / "
+            f"{'-' if me is None else f'{me:.2f}'} | {_pct(cc.ms_error(0))} | "
+            f"{cc.predicted_ms[1]:.2f} / {'-' if mc is None else f'{mc:.2f}'} | "
+            f"{_pct(cc.ms_error(1))} | {cc.predicted_fps:.1f} / {cc.measured_fps:.1f}"
+            f"{'' if cc.complete else '*'} | {_pct(cc.fps_error)} | {cc.bottleneck} |"
+        )
+    path = out / "validation.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _plot(v: Validation, out: Path) -> list[Path]:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 5))
+    for uplink in v.uplinks:
+        rows = [c for c in v.cuts if c.uplink == uplink]
+        ax1.scatter([c.measured_fps for c in rows], [c.predicted_fps for c in rows], label=uplink)
+    top = max([c.measured_fps for c in v.cuts] + [c.predicted_fps for c in v.cuts] + [1.0])
+    ax1.plot([0, top], [0, top], "k--", lw=0.8)
+    ax1.set(xlabel="measured frames/s", ylabel="predicted frames/s", title="throughput per cut")
+    ax1.legend()
+    uniq = _unique_cuts(v.cuts)
+    for stage, name in ((0, "edge"), (1, "cloud")):
+        pts = [(c.measured_ms[stage], c.predicted_ms[stage]) for c in uniq if c.measured_ms[stage]]
+        ax2.scatter([m for m, _ in pts], [p for _, p in pts], label=name)
+    top = max([c.predicted_ms[0] for c in uniq] + [c.predicted_ms[1] for c in uniq] + [1.0])
+    ax2.plot([0, top], [0, top], "k--", lw=0.8)
+    ax2.set(xlabel="measured ms/frame", ylabel="predicted ms/frame", title="stage compute")
+    ax2.legend()
+    fig.tight_layout()
+    path = out / "validation.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]

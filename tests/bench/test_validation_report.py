@@ -1,0 +1,52 @@
+"""The validation report: error arithmetic, the headline figures and the files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgesplit.bench import validation_report
+from edgesplit.bench.validate import ChoiceCheck, CutCheck, Validation
+
+
+def _cut(cut: int, uplink: str, pred: float, meas: float, ms: tuple[float, float]) -> CutCheck:
+    return CutCheck(cut, uplink, 5e6, pred, meas, True, 20, "stage 0 (edge)", (10.0, 5.0), ms)
+
+
+def _validation() -> Validation:
+    v = Validation("m", 0.5, ("100mbit", "5mbit"), 4, links={"100mbit": 9.6e7, "5mbit": 4.8e6})
+    v.cuts = [
+        _cut(1, "100mbit", 100.0, 90.0, (11.0, 5.0)),  # +11%, compute -9% / 0%
+        _cut(1, "5mbit", 10.0, 7.0, (11.0, 5.0)),  # +43%
+        _cut(2, "100mbit", 50.0, 50.0, (10.0, 8.0)),  # compute 0% / -38%
+        _cut(2, "5mbit", 5.0, 5.5, (10.0, 8.0)),
+    ]
+    v.choices = [ChoiceCheck("5mbit", "edge | cut 2 (raw) | cloud", 5.0, 5.5, 1, 7.0, 4.0, 2.0)]
+    return v
+
+
+def test_errors_are_relative_to_the_measurement() -> None:
+    c = _cut(1, "5mbit", 10.0, 8.0, (12.0, 4.0))
+    assert abs(c.fps_error - 0.25) < 1e-9
+    edge, cloud = c.ms_error(0), c.ms_error(1)
+    assert edge is not None and abs(edge + 1 / 6) < 1e-9  # 10 vs 12
+    assert cloud is not None and abs(cloud - 0.25) < 1e-9
+
+
+def test_headline_counts_each_cut_once_for_compute_and_per_uplink_for_throughput() -> None:
+    lines = validation_report.headline(_validation())
+    assert lines[0].startswith("edge stage compute within 15%: 2/2 cuts")
+    assert lines[1].startswith("cloud stage compute within 15%: 1/2 cuts (worst 38%)")
+    assert lines[2].startswith("throughput within 20% at 100mbit: 2/2 cuts")
+    assert lines[3].startswith("throughput within 20% at 5mbit: 1/2 cuts (worst 43%)")
+    choice = _validation().choices[0]
+    assert abs(choice.of_oracle - 5.5 / 7.0) < 1e-9 and choice.beats_a_one_tier_plan
+    assert "79% of the oracle" in lines[4]
+
+
+def test_write_makes_the_tables_and_the_plot(tmp_path: Path) -> None:
+    written = validation_report.write(_validation(), tmp_path)
+    names = {p.name for p in written}
+    assert names == {"cuts.csv", "choices.csv", "validation.md", "validation.png"}
+    md = (tmp_path / "validation.md").read_text()
+    assert "| 1 | 5mbit | 10.00 / 11.00 | -9% | 5.00 / 5.00 | +0% | 10.0 / 7.0 | +43% |" in md
+    assert len((tmp_path / "cuts.csv").read_text().splitlines()) == 5

@@ -1,0 +1,187 @@
+"""The profiler on the MNIST CNN: every cut timed, bytes, agreement, FLOPs, link, CLI."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import onnx
+import pytest
+from typer.testing import CliRunner
+
+from edgesplit.cli.main import app
+from edgesplit.config import KafkaSettings
+from edgesplit.kafka.admin import ping
+from edgesplit.orchestrator.agreement import cache_file
+from edgesplit.orchestrator.flops import GraphCosts
+from edgesplit.orchestrator.graph import ModelGraph
+from edgesplit.orchestrator.linkprobe import PROBE_PREFIX, probe_link
+from edgesplit.orchestrator.profile import TierProfile, load_profile
+from edgesplit.orchestrator.profiler import cpu_quota, profile_model
+from edgesplit.orchestrator.profiles_topic import publish_profile, read_profiles
+from tests.support import zoo_onnx
+
+FRAMES = 64
+
+
+@pytest.fixture(scope="module")
+def mnist() -> Path:
+    return zoo_onnx("mnist_cnn")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def profile(mnist: Path, cache: Path) -> TierProfile:
+    return profile_model(
+        "mnist_cnn", mnist, "edge", reps=7, warmup=2, agreement_frames=FRAMES, cache=cache
+    )
+
+
+def test_every_single_tensor_cut_is_profiled(profile: TierProfile, mnist: Path) -> None:
+    graph = ModelGraph.load(mnist)
+    singles = [c for c in graph.cuts() if c.single]
+    assert [c.index for c in profile.cuts] == [c.index for c in singles]
+    assert [c.tensor for c in profile.cuts] == [c.tensors[0].name for c in singles]
+    assert [c.bytes_per_frame for c in profile.cuts] == [c.bytes_per_frame for c in singles]
+    assert profile.frame_bytes == 28 * 28
+    assert profile.batch_sizes == (1, 4)
+    assert profile.cpus == cpu_quota() > 0
+
+
+def test_prefix_and_suffix_add_up_to_the_whole_model(profile: TierProfile) -> None:
+    # Loose: a tiny model (0.2 ms) on a shared machine, where each session's fixed cost is a
+    # visible share and a busy moment moves one figure; the typical cut must be close.
+    for b in profile.batch_sizes:
+        whole = profile.whole_ms[b]
+        ratios = [(c.prefix_ms[b] + c.suffix_ms[b]) / whole for c in profile.cuts]
+        assert 0.7 <= statistics.median(ratios) <= 1.3, (b, ratios)
+        assert all(0.5 <= r <= 1.8 for r in ratios), (b, ratios)
+
+
+def test_wire_bytes_shrink_with_lossy_encodings(profile: TierProfile) -> None:
+    floats = [c for c in profile.cuts if c.bytes_per_frame >= 1024]
+    assert floats
+    for c in floats:
+        w = c.wire_bytes
+        assert w["raw"] > c.bytes_per_frame > w["fp16"] > w["int8"], c
+    uint8 = profile.cuts[0]  # the frame itself, unsqueezed: lossy encodings leave it raw
+    assert uint8.wire_bytes["raw"] == uint8.wire_bytes["int8"]
+
+
+def test_memory_and_flops_grow_along_the_prefix(profile: TierProfile) -> None:
+    flops = [c.prefix_flops for c in profile.cuts]
+    assert flops == sorted(flops) and flops[-1] > 0
+    assert all(c.prefix_memory > 0 and c.suffix_memory > 0 for c in profile.cuts)
+    assert profile.cuts[-1].prefix_memory > profile.cuts[0].prefix_memory
+
+
+def test_agreement_is_measured_and_cached(profile: TierProfile, mnist: Path, cache: Path) -> None:
+    for c in profile.cuts:
+        assert set(c.agreement) == {"fp16", "int8"}
+        assert all(0.0 <= v <= 1.0 for v in c.agreement.values())
+    assert profile.frames == FRAMES
+    path = cache_file(cache, profile.onnx_sha256, FRAMES)
+    raw = json.loads(path.read_text())
+    first = str(profile.cuts[-1].index)
+    raw["cuts"][first]["int8"] = 0.5  # a figure only the cache holds
+    path.write_text(json.dumps(raw))
+    again = profile_model(
+        "mnist_cnn", mnist, "edge", batch_sizes=(1,), reps=1, warmup=0,
+        agreement_frames=FRAMES, cache=cache,
+    )  # fmt: skip
+    assert again.cut(int(first)).agreement["int8"] == 0.5
+
+
+def test_conv_flops_follow_the_formula(profile: TierProfile, mnist: Path) -> None:
+    model = onnx.load(str(mnist))
+    costs = GraphCosts.of(model)
+    i, conv = next((i, n) for i, n in enumerate(costs.nodes) if n.op_type == "Conv")
+    weight = next(t for t in model.graph.initializer if t.name == conv.input[1])
+    cout, cin_per_group, kh, kw = weight.dims
+    _, hout, wout = costs.per_frame[conv.output[0]].shape
+    expected = 2 * cout * hout * wout * cin_per_group * kh * kw
+    assert costs.flops[i] == expected
+    before, after = profile.cut(i), profile.cut(i + 1)  # the cuts either side of the Conv
+    assert after.prefix_flops - before.prefix_flops == expected
+    fused = [n for n in profile.nodes if n.op in ("Conv", "FusedConv")]
+    assert fused and fused[0].flops >= expected
+    assert all(n.ms >= 0 for n in profile.nodes) and sum(n.ms for n in profile.nodes) > 0
+
+
+@pytest.mark.kafka
+def test_the_link_probe_measures_through_the_broker(kafka: KafkaSettings) -> None:
+    before = {t for t in ping(kafka).topics if t.startswith(PROBE_PREFIX)}
+    link = probe_link(kafka, 32 * 1024)
+    assert link.uplink_bps > 0 and link.hop_ms > 0 and link.rtt_ms > 0
+    assert link.probe_bytes == 32 * 1024
+    deadline = time.monotonic() + 15
+    while {t for t in ping(kafka).topics if t.startswith(PROBE_PREFIX)} - before:
+        assert time.monotonic() < deadline, "the probe topic was not deleted"
+        time.sleep(0.2)
+
+
+@pytest.mark.kafka
+def test_a_profile_round_trips_through_the_profiles_topic(
+    kafka: KafkaSettings, mnist: Path, cache: Path, unique: str
+) -> None:
+    name = f"mnist-{unique}"
+    measured = profile_model(
+        name, mnist, "edge", batch_sizes=(1,), reps=1, warmup=0, agreement_frames=FRAMES,
+        settings=kafka, cache=cache,
+    )  # fmt: skip
+    assert measured.link is not None and measured.link.uplink_bps > 0
+    publish_profile(kafka, measured)
+    assert read_profiles(kafka, name) == {"edge": measured}
+
+
+@pytest.mark.kafka
+def test_the_profile_commands(kafka: KafkaSettings, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "p.json"
+    res = runner.invoke(
+        app,
+        [
+            "profile", "mnist_cnn", "--tier", "edge", "--no-publish", "-o", str(out),
+            "--reps", "3", "--agreement-frames", "32", "--bootstrap", kafka.bootstrap_servers,
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "16 single-tensor cuts" in res.output
+    assert "Mbit/s" in res.output
+    saved = load_profile(out)
+    assert saved.model == "mnist_cnn" and saved.tier == "edge" and saved.link is not None
+    shown = runner.invoke(app, ["profile", "show", str(out)])
+    assert shown.exit_code == 0, shown.output
+    assert "mnist_cnn on edge" in shown.output
+    assert "link:" in shown.output and "Mbit/s" in shown.output
+    missing = runner.invoke(app, ["profile", "show"])
+    assert missing.exit_code != 0
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_cpu_quota_reads_the_cgroup(tmp_path: Path) -> None:
+    import os  # noqa: PLC0415
+
+    cpus = len(os.sched_getaffinity(0))
+    v2, v1 = tmp_path / "v2", tmp_path / "v1"
+    _write(v2 / "proc" / "cgroup", "0::/bench/edge\n")
+    _write(v2 / "fs" / "bench" / "edge" / "cpu.max", "50000 100000\n")
+    _write(v2 / "fs" / "bench" / "cpu.max", "max 100000\n")
+    assert cpu_quota(v2 / "proc", v2 / "fs") == min(0.5, cpus)
+    _write(v1 / "proc" / "cgroup", "4:memory:/x\n2:cpu,cpuacct:/edgesplit-edge\n")
+    _write(v1 / "fs" / "cpu,cpuacct" / "edgesplit-edge" / "cpu.cfs_quota_us", "2500\n")
+    _write(v1 / "fs" / "cpu,cpuacct" / "edgesplit-edge" / "cpu.cfs_period_us", "10000\n")
+    _write(v1 / "fs" / "cpu,cpuacct" / "cpu.cfs_quota_us", "-1\n")
+    _write(v1 / "fs" / "cpu,cpuacct" / "cpu.cfs_period_us", "100000\n")
+    assert cpu_quota(v1 / "proc", v1 / "fs") == min(0.25, cpus)
+    assert cpu_quota(tmp_path / "none", tmp_path / "none") == cpus
