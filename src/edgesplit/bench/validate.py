@@ -16,6 +16,7 @@ micro-batches), so that slow cuts at slow uplinks still finish instead of hittin
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import tempfile
 import time
@@ -28,6 +29,7 @@ from edgesplit.bench.rates import parse_rate
 from edgesplit.bench.testbed import Testbed
 from edgesplit.config import KafkaSettings
 from edgesplit.errors import StageError
+from edgesplit.kafka.admin import delete_topics
 from edgesplit.kafka.io import read_to_end
 from edgesplit.log import get_logger
 from edgesplit.orchestrator import auto
@@ -43,6 +45,7 @@ from edgesplit.stages.metrics import decode_metrics
 log = get_logger("bench.validate")
 Progress = Callable[[str], None]
 LinkProbe = Callable[[str], float]  # uplink setting -> measured payload bits/s
+MAX_FRAMES = 600  # per run (the real frames are cycled)
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,10 @@ class _Ctx:
 
     def measure(self, plan: Plan, path: Path, where: kr.Where, fps: float) -> kr.RunFigures:
         """Throughput of about `run_s` seconds of frames, as many as predicted for that."""
-        count = int(min(len(self.frames), max(2 * self.batch, fps * self.run_s)))
+        count = int(min(MAX_FRAMES, max(2 * self.batch, fps * self.run_s)))
+        frames = list(itertools.islice(itertools.cycle(self.frames), count))
         budget = min(max(3 * count / max(fps, 1e-3), 10.0), 120.0)
-        return kr.throughput(
-            self.settings, plan, path, self.frames[:count], where, budget_s=budget, seed=0
-        )
+        return kr.throughput(self.settings, plan, path, frames, where, budget_s=budget, seed=0)
 
 
 def validate(
@@ -217,6 +219,7 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
         log.warning("cut_failed", cut=cut, error=str(exc))
         return []
     measured = stage_compute_ms(ctx.settings, plan, ctx.batch)
+    delete_topics(ctx.settings, [plan.topics.metrics])
     return [
         CutCheck(
             cut,

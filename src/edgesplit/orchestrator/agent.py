@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Collection
@@ -29,7 +28,7 @@ from edgesplit.log import get_logger
 from edgesplit.orchestrator import heartbeats
 from edgesplit.orchestrator.artifacts import fetch_artifact
 from edgesplit.orchestrator.control import Key, PlanFollower, PlanRecord
-from edgesplit.orchestrator.deploy import HERE, Placement, spawn_stage
+from edgesplit.orchestrator.deploy import HERE, Placement, spawn_edgesplit, spawn_stage
 from edgesplit.orchestrator.heartbeats import read_agents
 from edgesplit.orchestrator.plan import Plan, stage_model_path
 
@@ -319,27 +318,7 @@ def spawn_agent(
     log_level: str = "info",
 ) -> subprocess.Popen[bytes]:
     """Start `edgesplit agent --tier TIER` as a detached process logging JSON to a file."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgesplit",
-        "--log-format",
-        "json",
-        "--log-level",
-        log_level,
-        "agent",
-        "--tier",
-        tier,
-        "--bootstrap",
-        placement.bootstrap or settings.bootstrap_servers,
-        *(["--state", str(state)] if state is not None else []),
-    ]
-    logfile.parent.mkdir(parents=True, exist_ok=True)
-    with logfile.open("ab") as out:
-        return subprocess.Popen(
-            placement.wrap(cmd),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    args = ["agent", "--tier", tier, *(["--state", str(state)] if state is not None else [])]
+    return spawn_edgesplit(
+        args, placement.bootstrap or settings.bootstrap_servers, logfile, log_level, placement
+    )

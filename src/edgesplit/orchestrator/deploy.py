@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -180,22 +180,24 @@ def spawn_stage(
     placement: Placement = HERE,
 ) -> subprocess.Popen[bytes]:
     """Start `edgesplit stage run` for one stage as a detached process logging JSON to a file."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgesplit",
-        "--log-format",
-        "json",
-        "--log-level",
-        log_level,
-        "stage",
-        "run",
-        str(plan_path.resolve()),
-        "--stage",
-        str(stage),
-        "--bootstrap",
-        placement.bootstrap or settings.bootstrap_servers,
-    ]
+    args = ["stage", "run", str(plan_path.resolve()), "--stage", str(stage)]
+    return spawn_edgesplit(
+        args, placement.bootstrap or settings.bootstrap_servers, logfile, log_level, placement
+    )
+
+
+def spawn_edgesplit(
+    args: list[str],
+    bootstrap: str,
+    logfile: Path,
+    log_level: str = "info",
+    placement: Placement = HERE,
+) -> subprocess.Popen[bytes]:
+    """`edgesplit ARGS --bootstrap B` as a detached process (its own session: a Ctrl-C
+    here does not reach it) logging JSON to `logfile`; reaped by `terminate`."""
+    cmd = [sys.executable, "-m", "edgesplit", "--log-format", "json", "--log-level", log_level]
+    cmd += [*args, "--bootstrap", bootstrap]
+    logfile.parent.mkdir(parents=True, exist_ok=True)
     with logfile.open("ab") as out:
         proc = subprocess.Popen(
             placement.wrap(cmd),
@@ -289,22 +291,28 @@ def stop_deployment(state: Path, name: str, timeout_s: float = 30.0) -> list[Sta
     if deployment is None:
         return []
     live = running(deployment)
-    for p in live:
+    for pid in terminate([p.pid for p in live], timeout_s):
+        log.warning("stage_killed", pid=pid, after_s=timeout_s)
+    log.info("stages_stopped", deployment=name, pids=[p.pid for p in live])
+    return live
+
+
+def terminate(pids: Sequence[int], timeout_s: float) -> list[int]:
+    """SIGTERM each process, wait up to `timeout_s` for all, SIGKILL the rest (returned)."""
+    for pid in pids:
         try:
-            os.kill(p.pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             continue
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(alive(p.pid) for p in live):
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
         _reap()
         time.sleep(0.1)
-    for p in live:
-        if alive(p.pid):
-            log.warning("stage_killed", stage=p.stage, pid=p.pid, after_s=timeout_s)
-            os.kill(p.pid, signal.SIGKILL)
+    killed = [pid for pid in pids if alive(pid)]
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
     _reap()
-    log.info("stages_stopped", deployment=name, pids=[p.pid for p in live])
-    return live
+    return killed
 
 
 def _reap() -> None:

@@ -7,9 +7,6 @@ log) so that `edgesplit deploy --stop` finds and stops it from any shell.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -20,12 +17,11 @@ from edgesplit.errors import StageError
 from edgesplit.log import get_logger
 from edgesplit.orchestrator.agent import spawn_agent
 from edgesplit.orchestrator.control import PlanRecord
-from edgesplit.orchestrator.deploy import HERE, Placement, alive, wait_for_groups
+from edgesplit.orchestrator.deploy import HERE, Placement, alive, terminate, wait_for_groups
 
 log = get_logger("local_agents")
 
 # Agents started by this process, kept so that stopping them reaps them too.
-_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -67,7 +63,6 @@ def start_local_agents(
             continue
         logfile = agents_dir(state) / f"agent-{tier}.log"
         proc = spawn_agent(tier, settings, logfile, (placements or {}).get(tier, HERE), state=state)
-        _children[proc.pid] = proc
         agent = LocalAgent(tier, proc.pid, str(logfile), settings.bootstrap_servers, time.time())
         (agents_dir(state) / f"{tier}.json").write_text(json.dumps(asdict(agent), indent=2))
         log.info("agent_started", tier=tier, pid=proc.pid)
@@ -101,27 +96,9 @@ def wait_for_record(
 def stop_local_agents(state: Path, timeout_s: float = 60.0) -> list[LocalAgent]:
     """SIGTERM every local agent (each stops its stages first), wait, then SIGKILL."""
     live = [a for a in list_local_agents(state) if alive(a.pid)]
-    for a in live:
-        try:
-            os.kill(a.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(alive(a.pid) for a in live):
-        _reap()
-        time.sleep(0.1)
-    for a in live:
-        if alive(a.pid):
-            log.warning("agent_killed", tier=a.tier, pid=a.pid, after_s=timeout_s)
-            os.kill(a.pid, signal.SIGKILL)
-    _reap()
+    for pid in terminate([a.pid for a in live], timeout_s):
+        log.warning("agent_killed", pid=pid, after_s=timeout_s)
     for f in agents_dir(state).glob("*.json"):
         f.unlink(missing_ok=True)
     log.info("agents_stopped", pids=[a.pid for a in live])
     return live
-
-
-def _reap() -> None:
-    for pid, proc in list(_children.items()):
-        if proc.poll() is not None:
-            del _children[pid]
