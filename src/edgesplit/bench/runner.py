@@ -105,6 +105,22 @@ class _Context:
         )
         return plan, path
 
+    def latency(
+        self, plan: Plan, path: Path, where: kr.Where, throughput_fps: float
+    ) -> tuple[float, float] | None:
+        """p50/p95 capture -> result at half the throughput measured."""
+        return kr.latency(
+            self.settings,
+            plan,
+            path,
+            self.frames,
+            where,
+            rate_hz=max(0.5 * throughput_fps, 0.1),
+            budget_s=self.s.budget_s,
+            seed=self.s.seed,
+            frames=self.s.latency_frames,
+        )
+
     def set_uplink(self, uplink: str) -> None:
         self.testbed.set(uplink=uplink)
 
@@ -257,17 +273,7 @@ def _oracle_latency(
         m = sweep[(cut, uplink)]
         with kr.deployed(path, plan, ctx.settings, ctx.state, where):
             ctx.set_uplink(uplink)
-            lat = kr.latency(
-                ctx.settings,
-                plan,
-                path,
-                ctx.frames,
-                where,
-                rate_hz=max(0.5 * m.throughput_fps, 0.1),
-                budget_s=ctx.s.budget_s,
-                seed=ctx.s.seed,
-                frames=ctx.s.latency_frames,
-            )
+            lat = ctx.latency(plan, path, where, m.throughput_fps)
         rows.append(
             Measurement(
                 "oracle",
@@ -304,17 +310,7 @@ def _kafka(
         fig = kr.throughput(
             ctx.settings, plan, path, ctx.frames, where, budget_s=ctx.s.budget_s, seed=ctx.s.seed
         )
-        lat = kr.latency(
-            ctx.settings,
-            plan,
-            path,
-            ctx.frames,
-            where,
-            rate_hz=max(0.5 * fig.throughput_fps, 0.1),
-            budget_s=ctx.s.budget_s,
-            seed=ctx.s.seed,
-            frames=ctx.s.latency_frames,
-        )
+        lat = ctx.latency(plan, path, where, fig.throughput_fps)
         return Measurement(
             strategy,
             uplink,

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edgesplit.errors import ConfigError, EncodeError
-from edgesplit.schemas.encoding import TensorEncoding
+from edgesplit.errors import ConfigError
+from edgesplit.orchestrator.plan import EncodingName
 
 Strategy = Literal[
     "every-cut", "edge-only", "cloud-only", "cloud-only-jpeg", "rpc", "unsplit", "plan"
@@ -39,7 +39,7 @@ class Scenario(BaseModel):
     latency_frames: int = Field(default=30, ge=5, le=100_000)
     seed: int = 1
     batch: int = Field(default=4, ge=1, le=256)
-    encoding: str = "raw"  # of the activations at the cut, for split strategies
+    encoding: EncodingName = "raw"  # of the activations at the cut, for split strategies
     edge_cpu: float = Field(default=0.5, gt=0, le=64)
     uplinks: tuple[str, ...] = Field(min_length=1)
     strategies: tuple[Strategy, ...] = (
@@ -53,14 +53,6 @@ class Scenario(BaseModel):
     plan: str | None = None  # a chosen plan file, relative to the scenario file
     budget_s: float = Field(default=12.0, gt=0, description="at most this per measurement")
     rpc_in_flight: int = Field(default=4, ge=1, le=64)
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        try:
-            return str(TensorEncoding.parse(value))
-        except EncodeError as exc:
-            raise ValueError(str(exc)) from None
 
 
 def shipped() -> dict[str, Path]:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -20,6 +20,7 @@ from edgesplit.config import KafkaSettings
 if TYPE_CHECKING:
     from edgesplit.bench.pipeline import PipelineBench
     from edgesplit.orchestrator.profile import TierProfile
+    from edgesplit.producers.sources import Sample
 
 app = typer.Typer(
     help="Benchmarks: every figure is a ratio to a baseline measured in the same run.",
@@ -167,15 +168,13 @@ def run_cmd(
     )
 
 
-def _real_frames(model: str, count: int) -> list[Any]:
+def _real_frames(model: str, count: int) -> list[Sample]:
     from edgesplit.config import cache_dir  # noqa: PLC0415
     from edgesplit.models.zoo import get_model  # noqa: PLC0415
-    from edgesplit.producers.sources import mnist, photos  # noqa: PLC0415
+    from edgesplit.orchestrator.inputs import model_samples  # noqa: PLC0415
 
-    shape = get_model(model).input_shape
-    if len(shape) == 2:
-        return list(mnist(count, cache=cache_dir(), seed=1))
-    return list(photos(count, size=shape[0], seed=1, cache=cache_dir()))
+    info = get_model(model)
+    return model_samples(info.input_shape, info.input_dtype, count, cache=cache_dir())
 
 
 def _profiles_for(

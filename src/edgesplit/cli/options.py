@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgesplit.broker import LocalBroker
 from edgesplit.config import KafkaSettings, cache_dir, state_dir
@@ -91,3 +92,16 @@ def tier_pairs(values: list[str] | None, what: str) -> dict[str, str]:
             raise ConfigError(f"{what} takes TIER=VALUE, got {item!r}")
         out[key.strip()] = value.strip()
     return out
+
+
+def progress_bar(label: str = "{task.description}") -> Progress:
+    """The progress bar of long commands: on stderr, gone when done, off when not a terminal."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )

@@ -12,11 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
-from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings, resolve_model
+from edgesplit.cli.options import (
+    Bootstrap,
+    console,
+    err_console,
+    kafka_settings,
+    progress_bar,
+    resolve_model,
+)
 from edgesplit.config import cache_dir, state_dir
 from edgesplit.errors import ConfigError
 
@@ -105,7 +111,7 @@ def run(
         _on_testbed(model, name, onnx_path, agreement_frames, inner)
         return
     settings = None if no_link and no_publish else kafka_settings(bootstrap)
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("loading the model", total=None)
 
         def report(done: int, total: int, what: str) -> None:
@@ -120,17 +126,6 @@ def run(
     if settings is not None and not no_publish:
         publish_profile(settings, profile)
     _summary(profile, target, published=not no_publish)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    )
 
 
 def _on_testbed(model: str, name: str, onnx_path: Path, frames: int, inner_args: list[str]) -> None:

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings
+from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings, progress_bar
 from edgesplit.errors import ConfigError
 
 
@@ -32,18 +31,6 @@ def _ctrl_c() -> Iterator[threading.Event]:
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _progress(verb: str) -> Progress:
-    return Progress(
-        TextColumn(verb),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    )
 
 
 def record(
@@ -89,7 +76,7 @@ def record(
     from edgesplit.producers.recorder import record as run_record  # noqa: PLC0415
 
     settings = kafka_settings(bootstrap)
-    with _ctrl_c() as stop, _progress("recording") as progress:
+    with _ctrl_c() as stop, progress_bar("recording") as progress:
         task = progress.add_task("frames", total=None)
         report = run_record(
             settings,
@@ -171,7 +158,7 @@ def replay(
         target, limit, partitions = topic or "", topic_limit(info), max(1, info.meta.partitions)
     settings = kafka_settings(bootstrap)
     ensure_topic(settings, TopicSpec.for_messages(target, limit, partitions=partitions))
-    with _ctrl_c() as stop, _progress("replaying") as progress:
+    with _ctrl_c() as stop, progress_bar("replaying") as progress:
         task = progress.add_task("frames", total=info.frames)
         report = run_replay(
             settings,

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings
+from edgesplit.cli.options import Bootstrap, console, kafka_settings, progress_bar
 from edgesplit.errors import ConfigError
 from edgesplit.schemas import TensorEncoding
 
@@ -139,15 +138,7 @@ def stream(
 
     settings = kafka_settings(bootstrap)
     follow = follower.frames_topic(pipeline) if follower is not None and pipeline else None
-    with Progress(
-        TextColumn("streaming"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    ) as progress:
+    with progress_bar("streaming") as progress:
         task = progress.add_task("frames", total=count)
         report = run_stream(
             settings,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from confluent_kafka import (
@@ -130,23 +131,35 @@ def read_to_end(
 
     A missing topic reads as empty. Records come partition by partition, in offset order.
     """
+    records = iter_to_end(settings, topic, max_message_bytes=max_message_bytes, timeout_s=timeout_s)
+    return list(records if limit is None else itertools.islice(records, limit))
+
+
+def iter_to_end(
+    settings: KafkaSettings,
+    topic: str,
+    *,
+    max_message_bytes: int = 64 * 1024 * 1024,
+    timeout_s: float = 30.0,
+    group_id: str = "edgesplit-reader",
+) -> Iterator[Message]:
+    """`read_to_end`, one record at a time (a caller keeping only some holds only those)."""
     consumer = Consumer(
-        consumer_config(settings, group_id="edgesplit-reader", max_message_bytes=max_message_bytes)
+        consumer_config(settings, group_id=group_id, max_message_bytes=max_message_bytes)
         | {"enable.auto.commit": False}
     )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:
-            return []
+            return
         ends = {}
         for p in meta.partitions:
             low, high = watermarks(consumer, TopicPartition(topic, p))
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        out: list[Message] = []
         deadline = time.monotonic() + timeout_s
-        while ends and (limit is None or len(out) < limit):
+        while ends:
             if time.monotonic() > deadline:
                 raise DeliveryError(f"reading {topic!r} to its end took over {timeout_s}s")
             msg = consumer.poll(0.5)
@@ -159,10 +172,9 @@ def read_to_end(
                 raise DeliveryError(f"reading {topic!r}: {err}")
             p, off = msg.partition() or 0, msg.offset() or 0
             if p in ends and off < ends[p]:
-                out.append(msg)
+                yield msg
             if p in ends and off + 1 >= ends[p]:
                 del ends[p]
-        return out
     finally:
         consumer.close()
 
@@ -176,10 +188,7 @@ def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:
             return {}
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in meta.partitions
-        }
+        return {p: watermarks(consumer, TopicPartition(topic, p))[1] for p in meta.partitions}
     finally:
         consumer.close()
 

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Message
 
 from edgesplit.config import KafkaSettings
 from edgesplit.digest import sha256_file
-from edgesplit.errors import ArtifactError, ConfigError, DeliveryError
+from edgesplit.errors import ArtifactError, ConfigError
 from edgesplit.kafka.admin import TopicSpec, create_topics
-from edgesplit.kafka.clients import consumer_config
-from edgesplit.kafka.io import produce_all, watermarks
+from edgesplit.kafka.io import iter_to_end, produce_all
 from edgesplit.kafka.limits import message_limit
 from edgesplit.log import get_logger
 
@@ -156,38 +154,18 @@ def _headers(msg: Message) -> dict[str, str]:
 def _scan(settings: KafkaSettings, digests: set[str], *, timeout_s: float) -> dict[str, _Found]:
     """Read the artifacts topic to its end, keeping only the chunks of `digests`."""
     found = {d: _Found(d) for d in digests}
-    consumer = Consumer(
-        consumer_config(settings, group_id="edgesplit-artifacts", max_message_bytes=LIMIT)
-        | {"enable.auto.commit": False}
+    records = iter_to_end(
+        settings,
+        TOPIC,
+        max_message_bytes=LIMIT,
+        timeout_s=timeout_s,
+        group_id="edgesplit-artifacts",
     )
-    try:
-        meta = consumer.list_topics(TOPIC, timeout=10).topics.get(TOPIC)
-        if meta is None or meta.error is not None:
-            return found
-        _, end = watermarks(consumer, TopicPartition(TOPIC, 0))
-        if end <= 0:
-            return found
-        consumer.assign([TopicPartition(TOPIC, 0, OFFSET_BEGINNING)])
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if time.monotonic() > deadline:
-                raise DeliveryError(f"reading {TOPIC} to its end took over {timeout_s:g}s")
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise DeliveryError(f"reading {TOPIC}: {err}")
-            key, offset = msg.key() or b"", msg.offset() or 0
-            digest, _, idx = key.decode(errors="replace").partition(":")
-            if digest in found:
-                _take(found[digest], idx, msg.value(), _headers(msg))
-            if offset + 1 >= end:
-                return found
-    finally:
-        consumer.close()
+    for msg in records:
+        digest, _, idx = (msg.key() or b"").decode(errors="replace").partition(":")
+        if digest in found:
+            _take(found[digest], idx, msg.value(), _headers(msg))
+    return found
 
 
 def _take(found: _Found, index: str, value: bytes | None, headers: dict[str, str]) -> None:

@@ -3,17 +3,24 @@
 A plan names the model, the cuts (tensors and wire encoding), every stage (its tier, its
 ONNX partition with digest, its topics, batching and threads) and the topics. Stages
 execute a plan; they never decide one. Plans are YAML files (with the stage partitions
-next to them) and, later, records on a compacted control topic.
+next to them) and records on the compacted plans topic (`control.py`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from edgesplit.digest import sha256_file
 from edgesplit.errors import ConfigError, EncodeError
@@ -21,6 +28,16 @@ from edgesplit.schemas.encoding import TensorEncoding
 
 FORMAT: Literal[1] = 1
 TOPIC_PREFIX = "edgesplit"
+
+
+def _canonical_encoding(value: str) -> str:
+    try:
+        return str(TensorEncoding.parse(value))
+    except EncodeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+EncodingName = Annotated[str, AfterValidator(_canonical_encoding)]  # raw, int8+zstd, ...
 
 
 class _Frozen(BaseModel):
@@ -58,17 +75,9 @@ class BatchPolicy(_Frozen):
 class CutPlan(_Frozen):
     index: int = Field(ge=1)
     tensors: tuple[TensorSpec, ...] = Field(min_length=1)
-    encoding: str = "raw"
+    encoding: EncodingName = "raw"
     topic: str
     max_message_bytes: int = Field(ge=1024)
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        try:
-            return str(TensorEncoding.parse(value))
-        except EncodeError as exc:
-            raise ValueError(str(exc)) from None
 
     @property
     def tensor_encoding(self) -> TensorEncoding:
