@@ -6,14 +6,21 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from edgesplit.orchestrator.costmodel import Prediction
-from edgesplit.orchestrator.observe import _compute_scale, stage_views
+from edgesplit.orchestrator.observe import (
+    StageView,
+    _compute_scale,
+    link_estimate,
+    measured_compute_ms,
+    stage_views,
+)
 from edgesplit.orchestrator.plan import Plan
+from edgesplit.orchestrator.profile import TierProfile
 from edgesplit.stages.metrics import StageMetrics
 from edgesplit.stages.stats import BatchSample
 
 
 def _stage(index: int, tier: str) -> SimpleNamespace:
-    return SimpleNamespace(index=index, tier=tier, batch=SimpleNamespace(max_size=4))
+    return SimpleNamespace(index=index, tier=tier, threads=1, batch=SimpleNamespace(max_size=4))
 
 
 def _plan() -> Plan:
@@ -58,4 +65,27 @@ def test_compute_scale_only_outside_the_dead_band() -> None:
     )
     pred = Prediction(10.0, 50.0, (5.0, 1.0), (5.0, 1.8), (), (), "stage 0 (edge)")
     # edge measured 10 ms against 5 predicted: 2x slower; cloud 2.0 against 1.8: within the band
-    assert _compute_scale(_plan(), pred, views) == {"edge": 2.0}
+    assert _compute_scale(_plan(), pred, views, {}) == {"edge": 2.0}
+
+
+def test_compute_is_cpu_time_over_the_cpus_the_tier_has() -> None:
+    windows = [
+        _window(0, 100, [(4, 90.0)] * 20, batch_samples=(BatchSample(0, 4, 0.0, 90.0, 20.0),) * 20)
+    ]
+    view = stage_views(windows, _plan(), 0)[0]
+    assert view.compute_ms == 22.5 and view.cpu_ms == 5.0
+    edge = cast(TierProfile, SimpleNamespace(cpus=0.5))
+    # a 0.5-CPU tier: 5 ms of CPU per frame take 10 ms (the quota), whatever the wall
+    # time of one batch said (throttled or not)
+    assert measured_compute_ms(view.cpu_ms, view.compute_ms, 1, edge) == 10.0
+    assert measured_compute_ms(None, view.compute_ms, 1, edge) == 22.5  # no CPU time kept
+    pred = Prediction(10.0, 50.0, (10.0, 1.0), (10.0, 1.0), (), (), "stage 0 (edge)")
+    assert _compute_scale(_plan(), pred, {0: view}, {"edge": edge}) == {}
+
+
+def test_a_stage_blocked_on_its_producer_shows_the_link_it_has() -> None:
+    sending = StageView(40, 0.5, 10.0, 5.0, 600_000, 1, blocked=0.0)
+    assert link_estimate(20e6, [sending]) == 20e6 + 4.8e6  # the probe shared the link
+    full = StageView(40, 0.2, 10.0, 5.0, 600_000, 1, blocked=0.6)
+    assert link_estimate(100e6, [full]) == 4.8e6  # a stale probe: the stage knows better
+    assert link_estimate(100e6, []) == 100e6

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgesplit.errors import PlanningError
-from edgesplit.orchestrator.costmodel import Candidate, predict, score
+from edgesplit.orchestrator.costmodel import (
+    RECORD_OVERHEAD,
+    RESULT_BYTES,
+    Candidate,
+    Environment,
+    predict,
+    score,
+)
 from edgesplit.orchestrator.planner import Constraints, best, candidates
+from edgesplit.orchestrator.profile import TransportCost
 from tests.orchestrator.synthetic import env_of
 
 
@@ -90,3 +99,29 @@ def test_candidate_checks_itself() -> None:
         Candidate((1,), (), ("edge", "cloud"))
     with pytest.raises(PlanningError, match="one stage per tier"):
         Candidate((1,), ("raw",), ("edge", "edge"))
+
+
+def test_transport_cpu_counts_within_the_quota_and_beside_it_on_a_roomy_tier() -> None:
+    env = env_of([4.0, 4.0, 4.0], [100_000, 100_000], 1.0, 1e12)
+    cut = Candidate((1,), ("raw",), ("edge", "cloud"))
+    t = TransportCost(
+        main_us_per_record=100, main_ns_per_byte=1.0, total_us_per_record=200,
+        total_ns_per_byte=1.5,
+    )  # fmt: skip
+
+    def tiers(transport: TransportCost | None) -> Environment:
+        edge = env.profiles["edge"].model_copy(update={"cpus": 0.5, "transport": transport})
+        cloud = env.profiles["cloud"].model_copy(update={"cpus": 2.0, "transport": transport})
+        return replace(env, profiles={"edge": edge, "cloud": cloud})
+
+    bare, loaded = predict(cut, tiers(None)), predict(cut, tiers(t))
+    assert loaded.compute_ms == bare.compute_ms  # ONNX Runtime's share is unchanged
+    # edge: 150 kB in + 100 kB out; all of it (0.2 ms + 0.375 ms CPU) within half a CPU
+    edge_in = 150_000 + RECORD_OVERHEAD
+    assert loaded.stage_ms[0] - bare.stage_ms[0] == pytest.approx(
+        (0.2 + 1.5 * (edge_in + bare.wire_bytes[0]) / 1e6) / 0.5, rel=1e-3
+    )
+    # cloud: 100 kB in, a result out; its own thread's share (0.1 ms + 0.1 ms) outweighs
+    # all of it spread over 2 CPUs ((0.2 + 0.15) ms / 2)
+    main = 0.1 + 1.0 * (bare.wire_bytes[0] + RESULT_BYTES) / 1e6
+    assert loaded.stage_ms[1] - bare.stage_ms[1] == pytest.approx(main, rel=1e-3)

@@ -52,6 +52,7 @@ def test_every_single_tensor_cut_is_profiled(profile: TierProfile, mnist: Path) 
     assert profile.frame_bytes == 28 * 28
     assert profile.batch_sizes == (1, 4)
     assert profile.cpus == cpu_quota() > 0
+    assert 0.05 <= profile.cpu_share <= 1.0  # what a busy stage gets of its CPUs
 
 
 def test_prefix_and_suffix_add_up_to_the_whole_model(profile: TierProfile) -> None:
@@ -136,6 +137,8 @@ def test_a_profile_round_trips_through_the_profiles_topic(
         settings=kafka, cache=cache,
     )  # fmt: skip
     assert measured.link is not None and measured.link.uplink_bps > 0
+    t = measured.transport  # what a stage spends consuming and producing, measured too
+    assert t is not None and t.total_us_per_record + t.total_ns_per_byte > 0
     publish_profile(kafka, measured)
     assert read_profiles(kafka, name) == {"edge": measured}
 

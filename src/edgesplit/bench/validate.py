@@ -3,8 +3,9 @@
 On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the host):
 
 - prediction: every single-tensor cut is deployed as a 2-stage plan (edge | cloud) and
-  measured at every uplink. Its measured stage compute (ONNX Runtime time per frame in
-  full micro-batches, from the stages' own metrics) and throughput (frames answered over
+  measured at every uplink. Its measured stage compute (ONNX Runtime CPU time per frame
+  in full micro-batches, from the stages' own metrics, over min(threads, the tier's CPUs)
+  as the profile counts it) and throughput (frames answered over
   the run's span) are set against what the cost model predicts from the two profiles;
 - choice: at each uplink, the plan `plan auto` chooses from the profiles and the measured
   link is deployed and measured next to the best cut measured (the oracle), edge-only and
@@ -36,6 +37,7 @@ from edgesplit.orchestrator import auto
 from edgesplit.orchestrator import deploy as dep
 from edgesplit.orchestrator.builder import build_plan
 from edgesplit.orchestrator.costmodel import Candidate, Environment, Prediction, predict
+from edgesplit.orchestrator.observe import measured_compute_ms
 from edgesplit.orchestrator.plan import BatchPolicy, Plan
 from edgesplit.orchestrator.planner import Constraints
 from edgesplit.orchestrator.profile import TierProfile
@@ -218,7 +220,7 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
     except StageError as exc:
         log.warning("cut_failed", cut=cut, error=str(exc))
         return []
-    measured = stage_compute_ms(ctx.settings, plan, ctx.batch)
+    measured = stage_compute_ms(ctx.settings, plan, ctx.batch, ctx.profiles)
     delete_topics(ctx.settings, [plan.topics.metrics])
     return [
         CutCheck(
@@ -237,21 +239,32 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
     ]
 
 
-def stage_compute_ms(settings: KafkaSettings, plan: Plan, batch: int) -> dict[int, float]:
-    """Each stage's measured ONNX Runtime time per frame: the median over its full batches
-    (all batches where none was full), from the metrics the stages published."""
+def stage_compute_ms(
+    settings: KafkaSettings, plan: Plan, batch: int, profiles: Mapping[str, TierProfile]
+) -> dict[int, float]:
+    """Each stage's measured ONNX Runtime time per frame as its tier's profile counts it
+    (CPU time over min(threads, CPUs)): the median over its full batches (all batches where
+    none was full), from the metrics the stages published."""
     samples: dict[int, list[tuple[int, float]]] = {}
     for msg in read_to_end(settings, plan.topics.metrics):
         m = decode_metrics(msg.value() or b"")
         if m.pipeline == plan.pipeline and m.plan_version == plan.version:
-            samples.setdefault(m.stage, []).extend((b.size, b.compute_ms) for b in m.batch_samples)
+            samples.setdefault(m.stage, []).extend(
+                (b.size, b.compute_cpu_ms or b.compute_ms) for b in m.batch_samples
+            )
     out = {}
     for stage, batches in samples.items():
         full = [ms / size for size, ms in batches if size == batch]
         if full:
-            out[stage] = statistics.median(full)
+            cpu_ms = statistics.median(full)
         elif batches:
-            out[stage] = sum(ms for _, ms in batches) / sum(size for size, _ in batches)
+            cpu_ms = sum(ms for _, ms in batches) / sum(size for size, _ in batches)
+        else:
+            continue
+        s = plan.stages[stage]
+        ms = measured_compute_ms(cpu_ms, None, s.threads, profiles.get(s.tier))
+        if ms is not None:
+            out[stage] = ms
     return out
 
 

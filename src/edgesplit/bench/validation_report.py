@@ -162,7 +162,8 @@ def _md(v: Validation, out: Path) -> Path:
         "",
         "## Every cut: predicted vs measured",
         "",
-        "Stage compute: ONNX Runtime ms per frame in full micro-batches (stage metrics). "
+        "Stage compute: ONNX Runtime CPU ms per frame in full micro-batches (stage metrics), "
+        "over min(threads, the tier's CPUs) as the profile counts it. "
         "Throughput: frames answered over the run's span. * = the run did not finish.",
         "",
         "| cut | uplink | edge ms pred / meas | err | cloud ms pred / meas | err | "

@@ -190,7 +190,7 @@ def _profiles_for(
         path = out / f"profile-{model}-{tier}.json"
         err_console.print(f"profiling {model} on the {tier} tier -> {path}")
         cmd = [sys.executable, "-m", "edgesplit", "profile", "run", model, "--tier", tier]
-        cmd += ["--no-publish", "--no-link", "-o", str(path)]
+        cmd += ["--no-publish", "-o", str(path)]  # link and transport measured too
         if tier == "edge" and testbed_edge:
             cmd.append("--testbed")
         subprocess.run(cmd, check=True)
@@ -242,7 +242,7 @@ def validate_cmd(
 
         def probe(_: str) -> float:
             cmd = [sys.executable, "-m", "edgesplit", "profile", "link", name, "--tier", "edge"]
-            cmd += ["--no-update", "--json", "--bootstrap", edge_bootstrap]
+            cmd += ["--no-update", "--json", "--seconds", "4", "--bootstrap", edge_bootstrap]
             done = subprocess.run(testbed.wrap(cmd), capture_output=True, text=True, check=True)
             return float(json.loads(done.stdout.strip().splitlines()[-1])["uplink_bps"])
 

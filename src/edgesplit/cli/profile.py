@@ -82,7 +82,12 @@ def run(
         ),
     ] = 200,
     no_link: Annotated[
-        bool, typer.Option("--no-link", help="Do not probe the link to the broker.")
+        bool,
+        typer.Option(
+            "--no-link",
+            help="Measure nothing through the broker (the link, and the CPU a stage spends "
+            "consuming and producing per record).",
+        ),
     ] = False,
     no_publish: Annotated[
         bool, typer.Option("--no-publish", help="Do not publish to the profiles topic.")
@@ -281,9 +286,17 @@ def link(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the link as JSON.")] = False,
     probe_bytes: Annotated[int, typer.Option(min=64, help="Bytes per probe record.")] = 64 * 1024,
+    seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="About this long a burst of probe records (a monitor's probe steals this "
+            "much of the link each round; a one-off measurement can afford more).",
+        ),
+    ] = 0.5,
     bootstrap: Bootstrap = None,
 ) -> None:
-    """Measure this tier's link to the broker (about half a second of traffic) and, by
+    """Measure this tier's link to the broker (a burst of about --seconds) and, by
     default, republish the tier's profile with it: what `edgesplit orchestrate` watches."""
     import signal  # noqa: PLC0415
     import threading  # noqa: PLC0415
@@ -298,9 +311,9 @@ def link(
         signal.signal(sig, lambda *_: stop.set())
     while True:
         measured = (
-            linkmonitor.refresh_link(settings, name, tier, probe_bytes=probe_bytes)
+            linkmonitor.refresh_link(settings, name, tier, probe_bytes=probe_bytes, seconds=seconds)
             if update
-            else probe_link(settings, probe_bytes, rounds=3, target_s=0.5, max_s=1.0)
+            else probe_link(settings, probe_bytes, rounds=3, target_s=seconds, max_s=2 * seconds)
         )
         if as_json:
             typer.echo(measured.model_dump_json())

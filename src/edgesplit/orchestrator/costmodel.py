@@ -8,8 +8,13 @@ the first tier, so frames reach stage 0 without crossing a link when stage 0 run
 and cross the first tier's uplink when it runs elsewhere (cloud-only).
 
 - throughput: the slowest of the stages and the links (a min-max objective, not a sum):
-  a stage at its full micro-batch does ms(batch)/batch of compute plus its codec work per
-  frame; a link carries uplink_bps / (8 x wire bytes) frames per second;
+  a stage at its full micro-batch does ms(batch)/batch of compute per frame, plus the CPU
+  of its codec and of consuming and producing the frame's records (the profile's
+  transport cost) — all of it within the tier's CPU quota, or, on a tier with CPUs to
+  spare, only the part on the stage's own thread (librdkafka's threads run beside it);
+  and all of it over the share of its CPUs a busy stage really gets on that tier (the
+  profile's cpu_share: a CFS quota delivers less than it says);
+  a link carries uplink_bps / (8 x wire bytes) frames per second;
 - latency (unloaded): compute at batch 1 + codec + one broker hop per record + the time
   each record takes over its link.
 """
@@ -59,7 +64,7 @@ class Candidate:
 class Prediction:
     throughput_fps: float
     latency_ms: float
-    stage_ms: tuple[float, ...]  # per frame at the batch size: compute + codec
+    stage_ms: tuple[float, ...]  # per frame at the batch size: compute + codec + transport
     compute_ms: tuple[float, ...]  # per frame at the batch size: ONNX Runtime only
     link_fps: tuple[float, ...]  # per record stream crossing a link (inf: none crosses)
     wire_bytes: tuple[float, ...]  # per frame, each stage's output on the wire
@@ -138,6 +143,16 @@ def _codec_ms(profile: TierProfile, encoding: str, nbytes: float) -> float:
     ) * nbytes / 1e6 + 2 * cost.per_record_us / 1000
 
 
+def overhead_ms(profile: TierProfile, codec_ms: float, in_bytes: float, out_bytes: float) -> float:
+    """A stage's time per frame beyond ONNX Runtime on this tier: codec and transport CPU,
+    within the tier's quota, or on the stage's own thread where the tier has room."""
+    t = profile.transport
+    nbytes = in_bytes + out_bytes
+    main = codec_ms + (t.ms(nbytes, main=True) if t else 0.0)
+    total = codec_ms + (t.ms(nbytes, main=False) if t else 0.0)
+    return max(main, total / profile.cpus)
+
+
 def predict(c: Candidate, env: Environment) -> Prediction:
     batch = env.batch
     bounds: list[int | None] = [None, *c.cuts, None]
@@ -150,18 +165,21 @@ def predict(c: Candidate, env: Environment) -> Prediction:
         fps = env.uplink(first) / (8 * (frame_bytes + RECORD_OVERHEAD))
         link_fps.append(fps)
         latency += 1000 / fps if fps != float("inf") else 0.0
+    received = float(frame_bytes + RECORD_OVERHEAD)
     for i, tier in enumerate(c.tiers):
         p = env.profile(tier)
         compute = segment_ms(p, bounds[i], bounds[i + 1], batch) / batch
         out = wire_bytes(p, bounds[i + 1], encodings[i])
         codec = _codec_ms(p, encodings[i], out) if i < len(c.cuts) else 0.0
-        stage_ms.append(compute + codec)
+        extra = overhead_ms(p, codec, received, out)
+        received = out
+        stage_ms.append((compute + extra) / p.cpu_share)
         compute_ms.append(compute)
         wire.append(out)
         fps = env.uplink(tier) / (8 * out)
         link_fps.append(fps)
         hop = p.link.hop_ms if p.link else env.hop_ms
-        latency += segment_ms(p, bounds[i], bounds[i + 1], 1) + codec + hop
+        latency += segment_ms(p, bounds[i], bounds[i + 1], 1) + extra + hop
         latency += 1000 / fps if fps != float("inf") else 0.0
     limits = [
         (1000 / ms if ms > 0 else float("inf"), f"stage {i} ({t})")

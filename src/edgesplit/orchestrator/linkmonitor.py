@@ -20,15 +20,20 @@ log = get_logger("linkmonitor")
 
 
 def refresh_link(
-    settings: KafkaSettings, model: str, tier: str, *, probe_bytes: int = 64 * 1024
+    settings: KafkaSettings,
+    model: str,
+    tier: str,
+    *,
+    probe_bytes: int = 64 * 1024,
+    seconds: float = 0.5,
 ) -> LinkProfile:
-    """Probe once (about half a second of traffic) and republish the tier's profile."""
+    """Probe once (about `seconds` of traffic) and republish the tier's profile."""
     profile = read_profiles(settings, model).get(tier)
     if profile is None:
         raise ConfigError(
             f"no profile of {model} on tier {tier} on the profiles topic: run "
             f"`edgesplit profile {model} --tier {tier}` there first"
         )
-    link = probe_link(settings, probe_bytes, rounds=3, target_s=0.5, max_s=1.0)
+    link = probe_link(settings, probe_bytes, rounds=3, target_s=seconds, max_s=2 * seconds)
     publish_profile(settings, profile.model_copy(update={"link": link}))
     return link

@@ -5,9 +5,10 @@ An `Observation` is built from three control-plane sources:
 - profiles: each tier's latest link measurement (`edgesplit profile link --every`
   re-measures it through the broker and republishes the tier's profile);
 - stage metrics (the pipeline's metrics topic, tailed): each stage's utilization, its
-  ONNX Runtime time per frame in full micro-batches (against the profile's: a tier
+  ONNX Runtime CPU time per frame in full micro-batches (against the profile's: a tier
   slower than profiled), and the bytes each tier's stages send up, which a link probe
-  competes with;
+  competes with; a stage blocked on its producer queue has a full link, and what it
+  sends is what the link carries;
 - lag: each stage group's lag and its Burrow-style status over a sliding window.
 """
 
@@ -35,6 +36,7 @@ from edgesplit.stages.metrics import StageMetrics, decode_metrics
 
 log = get_logger("observe")
 SCALE_DEADBAND = 0.25  # measured/profiled compute within this of 1: the profile holds
+LINK_FULL = 0.25  # a stage blocked on its producer this share of the time has a full link
 
 
 class MetricsTail:
@@ -78,8 +80,10 @@ class StageView:
     frames: int  # in full micro-batches
     utilization: float  # compute time / wall time, averaged over its instances
     compute_ms: float | None  # ONNX Runtime ms per frame in full micro-batches (median)
+    cpu_ms: float | None  # ONNX Runtime CPU ms per frame in full micro-batches (median)
     bytes_out_per_s: float
     instances: int
+    blocked: float = 0.0  # share of the time blocked on a full producer queue: a full link
 
 
 def stage_views(
@@ -99,18 +103,16 @@ def stage_views(
             continue
         wall = sum(w.seconds for w in ws) or 1e-9
         span = (max(w.window_end_us for w in ws) - min(w.window_start_us for w in ws)) / 1e6
-        full = [
-            b.compute_ms / b.size
-            for w in ws
-            for b in w.batch_samples
-            if b.size == stage.batch.max_size
-        ]
+        full = [b for w in ws for b in w.batch_samples if b.size == stage.batch.max_size]
+        cpu = [b.compute_cpu_ms / b.size for b in full if b.compute_cpu_ms > 0]
         out[stage.index] = StageView(
             frames=len(full) * stage.batch.max_size,
             utilization=sum(w.compute_s for w in ws) / wall,
-            compute_ms=statistics.median(full) if full else None,
+            compute_ms=statistics.median(b.compute_ms / b.size for b in full) if full else None,
+            cpu_ms=statistics.median(cpu) if cpu else None,
             bytes_out_per_s=sum(w.bytes_out for w in ws) / max(span, 1e-3),
             instances=len({w.instance for w in ws}),
+            blocked=sum(w.produce_blocked_s for w in ws) / wall,
         )
     return out
 
@@ -149,15 +151,13 @@ class Observer:
             p = profiles.get(tier)
             if p is None or p.link is None:
                 continue
-            # a probe shares the link with the pipeline: what it got plus what the tier's
-            # stages were sending is what the link carries
-            sending = sum(
-                v.bytes_out_per_s * 8
+            senders = [
+                v
                 for i, v in views.items()
                 if plan.stages[i].tier == tier and i < len(plan.stages) - 1
-            )
-            uplinks[tier] = p.link.uplink_bps + sending
-        scale = _compute_scale(plan, predicted, views)
+            ]
+            uplinks[tier] = link_estimate(p.link.uplink_bps, senders)
+        scale = _compute_scale(plan, predicted, views, profiles)
         spare = {
             tier: p.cpus
             - sum(replicas.get(s.index, 1) * s.threads for s in plan.stages if s.tier == tier)
@@ -190,16 +190,45 @@ class Observer:
         self.metrics.close()
 
 
+def link_estimate(probe_bps: float, senders: Sequence[StageView]) -> float:
+    """A tier's uplink from its last probe and what its stages are sending up.
+
+    A probe shares the link with the pipeline: what it got plus what the stages were
+    sending is what the link carries. A stage waiting for its producer queue to drain
+    sends what the link carries: that shows within a metrics window, while a probe on a
+    full link takes as long as the queue ahead of it.
+    """
+    sending = sum(v.bytes_out_per_s * 8 for v in senders)
+    if any(v.blocked >= LINK_FULL for v in senders):
+        return min(probe_bps + sending, sending)
+    return probe_bps + sending
+
+
+def measured_compute_ms(
+    cpu_ms: float | None, wall_ms: float | None, threads: int, profile: TierProfile | None
+) -> float | None:
+    """A stage's ONNX Runtime ms per frame as its tier's profile counts it: CPU time
+    spread over min(threads, the tier's CPUs) (wall time where no CPU time was kept)."""
+    if cpu_ms is None or profile is None:
+        return wall_ms
+    return cpu_ms / min(float(threads), profile.cpus)
+
+
 def _compute_scale(
-    plan: Plan, predicted: Prediction, views: Mapping[int, StageView]
+    plan: Plan,
+    predicted: Prediction,
+    views: Mapping[int, StageView],
+    profiles: Mapping[str, TierProfile],
 ) -> dict[str, float]:
     """Per tier: measured / predicted ONNX Runtime time, where it is clearly off (outside
     the dead band) and measured on enough frames; a tier speeding up or slowing down."""
     out = {}
     for i, v in views.items():
-        if v.compute_ms is None or v.frames < 20 or predicted.compute_ms[i] <= 0:
+        stage = plan.stages[i]
+        ms = measured_compute_ms(v.cpu_ms, v.compute_ms, stage.threads, profiles.get(stage.tier))
+        if ms is None or v.frames < 20 or predicted.compute_ms[i] <= 0:
             continue
-        ratio = v.compute_ms / predicted.compute_ms[i]
+        ratio = ms / predicted.compute_ms[i]
         if abs(ratio - 1) > SCALE_DEADBAND:
             out[plan.stages[i].tier] = ratio
     return out

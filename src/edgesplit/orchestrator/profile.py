@@ -12,7 +12,9 @@ edge of the testbed):
 - accuracy: for each cut and lossy encoding, the top-1 agreement with the unsplit model
   on real frames (encodings below the threshold are not offered by the planner);
 - memory: weights + the largest activations of each prefix / suffix (an estimate);
-- codec: encode and decode cost per byte of each encoding on this tier;
+- codec: encode and decode CPU per byte of each encoding on this tier;
+- transport: the CPU a stage spends per record consuming and producing (Kafka clients,
+  its loop), per record and per byte;
 - link: this tier's path to the broker, measured through the broker (throughput of
   records of a cut's size, round trip of a small record).
 """
@@ -58,6 +60,22 @@ class CodecCost(_Frozen):
     per_record_us: float = 0.0  # fixed cost per record (both ends)
 
 
+class TransportCost(_Frozen):
+    """CPU a stage spends per record around its model (consume, produce, the loop), per
+    record and per byte consumed plus produced: the loop's own thread, and the process."""
+
+    main_us_per_record: float
+    main_ns_per_byte: float
+    total_us_per_record: float
+    total_ns_per_byte: float
+
+    def ms(self, nbytes: float, *, main: bool) -> float:
+        """CPU ms for one record in and one out, `nbytes` between them."""
+        if main:
+            return (self.main_us_per_record + self.main_ns_per_byte * nbytes / 1000) / 1000
+        return (self.total_us_per_record + self.total_ns_per_byte * nbytes / 1000) / 1000
+
+
 class LinkProfile(_Frozen):
     """This tier's path to the broker, measured through it."""
 
@@ -74,6 +92,7 @@ class TierProfile(_Frozen):
     tier: str
     host: str
     cpus: float  # CPUs this tier had (its quota)
+    cpu_share: float = 1.0  # of min(threads, cpus), what a busy stage really got (CPU / wall)
     threads: int  # ONNX Runtime threads the timings used
     batch_sizes: tuple[int, ...]
     frame_bytes: int  # the model's input per frame: what a camera sends raw
@@ -83,6 +102,7 @@ class TierProfile(_Frozen):
     node_batch: int = 1
     codec: dict[str, CodecCost] = {}
     link: LinkProfile | None = None
+    transport: TransportCost | None = None
     measured_at: float
     frames: int = 0  # real frames the accuracy figures used
 

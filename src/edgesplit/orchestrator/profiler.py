@@ -4,14 +4,21 @@ Every figure the cost model uses is measured here, on the tier it describes:
 
 - compute: each single-tensor cut's prefix and suffix, extracted as a stage extracts
   them and run by the stage's own Executor (same threads, same graph optimisation), on
-  real frames, at each batch size (median of `reps` after `warmup`, ms per batch); the
+  real frames, at each batch size (median of `reps` after `warmup`, ms per batch). The
+  process's CPU time is what is timed, then spread over the CPUs the runs can use
+  (min(threads, the tier's CPU quota)): under a CFS quota, wall time per run is
+  bimodal (a run throttled or not), its CPU time is not, and the average wall time of a
+  stage that keeps the tier busy is CPU time / quota. Other work on the machine does
+  not move the figure either; the
   whole model likewise, timed every WHOLE_EVERY cuts (its fastest figure kept), and a cut
   whose prefix + suffix strays from it by more than STRAY timed a second time;
 - nodes: ONNX Runtime's own profiler over the whole model at batch 1, with FLOPs;
 - bytes, codec: the real codec on real activations (wirecost);
 - accuracy: top-1 agreement of lossy encodings (agreement; cached, tier-independent);
-- link: through the broker, when settings are given (linkprobe);
-- cpus: this process's CPU quota (its cgroup), host name and time.
+- link: through the broker, when settings are given (linkprobe), and the CPU the Kafka
+  clients spend per record and per byte (transport);
+- cpus: this process's CPU quota (its cgroup), and the share of it a busy stage really
+  gets (CPU time over wall time, the whole model back to back); host name and time.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from edgesplit.orchestrator.graph import Cut, ModelGraph, StageGraph
 from edgesplit.orchestrator.inputs import model_frames
 from edgesplit.orchestrator.linkprobe import probe_link
 from edgesplit.orchestrator.profile import CutCost, NodeCost, TierProfile
+from edgesplit.orchestrator.transport import measure_transport
 from edgesplit.orchestrator.wirecost import codec_costs, wire_bytes
 from edgesplit.stages.executor import Executor, providers, session_options
 
@@ -75,6 +83,8 @@ def profile_model(
     if not sizes or sizes[0] < 1 or reps < 1 or warmup < 0 or threads < 1:
         raise ConfigError("batch sizes, reps and threads must be >= 1, warmup >= 0")
     cache = cache or cache_dir()
+    cpus = cpus if cpus is not None else cpu_quota()
+    parallel = min(float(threads), cpus)
     started = time.perf_counter()
     sha = sha256_file(onnx_path)
     graph = ModelGraph.load(onnx_path)
@@ -83,7 +93,12 @@ def profile_model(
     frames = model_frames(info, max(sizes), cache=cache)
     feed = {info.name: frames}
     whole = Executor(onnx_path, [spec(info)], [spec(t) for t in graph.outputs], threads=threads)
-    samples = [{b: time_ms(whole, _head(feed, b), reps, warmup) for b in sizes}]
+
+    def whole_sample() -> dict[int, float]:
+        return {b: time_ms(whole, _head(feed, b), reps, warmup, parallel) for b in sizes}
+
+    samples = [whole_sample()]
+    share = cpu_share(whole, _head(feed, max(sizes)), parallel)
     agreement: dict[int, dict[str, float]] = {}
     if agreement_frames > 0:
         agreement = agreement_table(
@@ -91,13 +106,17 @@ def profile_model(
             progress=progress,
         )  # fmt: skip
     singles = [c for c in graph.cuts() if c.single]
+
+    def measure(cut: Cut) -> CutCost:
+        return _cut_cost(graph, costs, cut, feed, sizes, reps, warmup, threads, parallel, agreement)
+
     cut_costs = []
     for done, cut in enumerate(singles):
-        cut_costs.append(
-            _cut_cost(graph, costs, cut, feed, sizes, reps, warmup, threads, agreement)
-        )
+        cut_costs.append(measure(cut))
         if (done + 1) % WHOLE_EVERY == 0 or done + 1 == len(singles):
-            samples.append({b: time_ms(whole, _head(feed, b), reps, warmup) for b in sizes})
+            samples.append(
+                {b: time_ms(whole, _head(feed, b), reps, warmup, parallel) for b in sizes}
+            )
         if progress is not None:
             progress(done + 1, len(singles), f"timing cut {cut.index}")
     # Other work on the machine only ever slows a run down: the whole model is timed
@@ -106,19 +125,23 @@ def profile_model(
     whole_ms = {b: min(sample[b] for sample in samples) for b in sizes}
     for i, (cut, cost) in enumerate(zip(singles, cut_costs, strict=True)):
         if _strays(cost, whole_ms):
-            retimed = _cut_cost(graph, costs, cut, feed, sizes, reps, warmup, threads, agreement)
+            retimed = _cut_cost(
+                graph, costs, cut, feed, sizes, reps, warmup, threads, parallel, agreement
+            )
             cut_costs[i] = _faster(cost, retimed)
             log.info("cut_retimed", cut=cut.index)
-    link = None
+    link = transport = None
     if settings is not None:
         probe = int(statistics.median(c.bytes_per_frame for c in cut_costs)) if cut_costs else 0
         link = probe_link(settings, min(max(probe, _MIN_PROBE), _MAX_PROBE))
+        transport = measure_transport(settings, link.uplink_bps)
     profile = TierProfile(
         model=name,
         onnx_sha256=sha,
         tier=tier,
         host=socket.gethostname(),
-        cpus=cpus if cpus is not None else cpu_quota(),
+        cpus=cpus,
+        cpu_share=share,
         threads=threads,
         batch_sizes=sizes,
         frame_bytes=info.bytes_per_frame,
@@ -128,6 +151,7 @@ def profile_model(
         node_batch=NODE_BATCH,
         codec=codec_costs(),
         link=link,
+        transport=transport,
         measured_at=time.time(),
         frames=agreement_frames if agreement else 0,
     )
@@ -157,25 +181,43 @@ def _head(feeds: dict[str, Array], n: int) -> dict[str, Array]:
     return {k: v[:n] for k, v in feeds.items()}
 
 
-def time_ms(ex: Executor, feeds: dict[str, Array], reps: int, warmup: int) -> float:
-    """Median ms per run over `reps` repetitions, after `warmup` runs (at least one).
+def time_ms(
+    ex: Executor, feeds: dict[str, Array], reps: int, warmup: int, parallel: float = 1.0
+) -> float:
+    """Median ms per run over `reps` repetitions, after `warmup` runs (at least one): the
+    process's CPU time per run spread over `parallel` CPUs.
 
-    A repetition of a fast model loops over enough runs to last MIN_REP_MS, so that one
-    context switch cannot move a sub-millisecond figure by half.
+    A repetition of a fast model loops over enough runs to last MIN_REP_MS of CPU, so that
+    the clock's granularity cannot move a sub-millisecond figure by half.
     """
     fastest = float("inf")
     for _ in range(max(warmup, 1)):
-        start = time.perf_counter()
+        start = time.process_time()
         ex.run(feeds)
-        fastest = min(fastest, time.perf_counter() - start)
+        fastest = min(fastest, time.process_time() - start)
     loops = max(1, math.ceil(MIN_REP_MS / 1000 / max(fastest, 1e-6)))
     times = []
     for _ in range(reps):
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(loops):
             ex.run(feeds)
-        times.append((time.perf_counter() - start) * 1000 / loops)
+        times.append((time.process_time() - start) * 1000 / loops / parallel)
     return statistics.median(times)
+
+
+def cpu_share(
+    ex: Executor, feeds: dict[str, Array], parallel: float, seconds: float = 2.0
+) -> float:
+    """The share of `parallel` CPUs a busy stage really gets here: CPU time over wall time
+    while the model runs back to back for `seconds`. Under a CFS quota it is below 1 (a
+    throttled stage resumes with cold caches, and the quota is charged in ticks); on a
+    quiet machine with room, about 1."""
+    ex.run(feeds)
+    start, cpu0 = time.perf_counter(), time.process_time()
+    while time.perf_counter() - start < seconds:
+        ex.run(feeds)
+    share = (time.process_time() - cpu0) / ((time.perf_counter() - start) * parallel)
+    return min(max(share, 0.05), 1.0)
 
 
 def executor(stage: StageGraph, threads: int) -> Executor:
@@ -197,6 +239,7 @@ def _cut_cost(
     reps: int,
     warmup: int,
     threads: int,
+    parallel: float,
     agreement: dict[int, dict[str, float]],
 ) -> CutCost:
     first, second = graph.split([cut])
@@ -205,10 +248,10 @@ def _cut_cost(
     activations: dict[str, Array] = {}
     for b in sizes:
         part = _head(feed, b)
-        prefix_ms[b] = time_ms(prefix, part, reps, warmup)
+        prefix_ms[b] = time_ms(prefix, part, reps, warmup, parallel)
         activations = prefix.run(part)
         suffix_ms[b] = time_ms(suffix, {t.name: activations[t.name] for t in second.inputs},
-                               reps, warmup)  # fmt: skip
+                               reps, warmup, parallel)  # fmt: skip
     tensor = cut.tensors[0]
     big = sizes[-1]
     return CutCost(

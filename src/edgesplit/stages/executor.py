@@ -48,6 +48,7 @@ class Executor:
         *,
         threads: int = 1,
     ) -> None:
+        self.threads = threads
         try:
             self.session = ort.InferenceSession(
                 str(model) if isinstance(model, Path) else model,

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from edgesplit.config import KafkaSettings
 from edgesplit.errors import DecodeError, StageError
 from edgesplit.kafka.clients import consumer_config, producer_config
+from edgesplit.kafka.limits import MiB
 from edgesplit.log import get_logger
 from edgesplit.orchestrator.plan import Plan
 from edgesplit.schemas import Activation, Tensor, TensorEncoding, TraceStamp, now_us
@@ -38,6 +39,7 @@ from edgesplit.stages.topk import top_k
 
 Array = np.ndarray[Any, Any]
 POLL_S = 0.1
+OUTPUT_QUEUE_BYTES = 4 * MiB  # at least; two records of the largest size otherwise
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,15 @@ class StageRuntime:
             plan.topics.results_max_message_bytes,
             *(c.max_message_bytes for c in plan.cuts),
         )
-        self.producer = Producer(producer_config(settings, max_message_bytes=limit))
+        # A bounded output queue: when the link is slower than the stage, the stage waits
+        # for deliveries (blocked on produce, in its metrics) instead of piling frames up
+        # in memory, and its input stays in Kafka, as lag.
+        queue_kb = max(OUTPUT_QUEUE_BYTES, 2 * limit) // 1024
+        self.producer = Producer(
+            producer_config(
+                settings, max_message_bytes=limit, **{"queue.buffering.max.kbytes": queue_kb}
+            )
+        )
         self.consumer = Consumer(
             consumer_config(settings, group_id=plan.group_id(index), max_message_bytes=limit)
             # A crashed stage's partitions move to a replica within seconds, not 45 s.
@@ -239,11 +249,13 @@ class StageRuntime:
     def _process(self, batch: _Batch) -> None:
         items = batch.items
         feeds = {name: np.stack([it.inputs[name] for it in items]) for name in items[0].inputs}
-        t0 = time.perf_counter()
+        cpu_clock = time.thread_time if self.executor.threads == 1 else time.process_time
+        t0, c0 = time.perf_counter(), cpu_clock()
         try:
             outputs = self.executor.run(feeds)
         except StageError:
             outputs = None
+        cpu_s = cpu_clock() - c0
         if self.slow_s:
             time.sleep(self.slow_s * len(items))
         compute_s = time.perf_counter() - t0
@@ -257,6 +269,7 @@ class StageRuntime:
                 size=len(items),
                 wait_ms=max(0.0, (end - batch.first_us) / 1000 - compute_s * 1000),
                 compute_ms=compute_s * 1000,
+                compute_cpu_ms=cpu_s * 1000,
             )
         )
         if outputs is None:  # find the culprit(s): run the frames one by one

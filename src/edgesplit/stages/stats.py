@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class BatchSample:
-    """One batch: when it finished, its size, how long it waited to fill, its compute."""
+    """One batch: when it finished, its size, how long it waited to fill, its compute
+    (wall time, and the CPU time ONNX Runtime used: what a CPU quota or a busy host does
+    not change)."""
 
     end_us: int
     size: int
     wait_ms: float
     compute_ms: float
+    compute_cpu_ms: float = 0.0
 
 
 @dataclass
