@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from confluent_kafka import (
@@ -20,6 +20,21 @@ from edgesplit.config import KafkaSettings
 from edgesplit.errors import DeliveryError
 from edgesplit.kafka.clients import consumer_config, producer_config
 from edgesplit.kafka.limits import DEFAULT_LIMIT
+
+
+def produce_waiting(
+    producer: Producer,
+    topic: str,
+    value: bytes,
+    on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+) -> None:
+    """Produce one record, waiting for deliveries while the producer's queue is full."""
+    while True:
+        try:
+            producer.produce(topic, value=value, on_delivery=on_delivery)
+            return
+        except BufferError:
+            producer.poll(0.01)
 
 
 def produce_all(

@@ -18,7 +18,6 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
@@ -26,6 +25,7 @@ from edgesplit.config import KafkaSettings
 from edgesplit.errors import DeliveryError
 from edgesplit.kafka.admin import TopicSpec, create_topics, delete_topics
 from edgesplit.kafka.clients import consumer_config, producer_config
+from edgesplit.kafka.io import produce_waiting
 from edgesplit.kafka.limits import message_limit
 from edgesplit.log import get_logger
 from edgesplit.orchestrator.profile import LinkProfile
@@ -96,23 +96,12 @@ class _Acks:
             raise DeliveryError(f"the link probe could not produce to {topic!r}: {self.error}")
 
 
-def _produce(
-    producer: Producer, topic: str, value: bytes, on_delivery: Callable[..., None]
-) -> None:
-    while True:
-        try:
-            producer.produce(topic, value=value, on_delivery=on_delivery)
-            return
-        except BufferError:
-            producer.poll(0.01)
-
-
 def _rtt_ms(producer: Producer, topic: str, rounds: int, timeout_s: float) -> float:
     acks = _Acks()
     times = []
     for i in range(rounds + 1):  # the first pays for metadata and connections
         start = time.perf_counter()
-        _produce(producer, topic, os.urandom(SMALL), acks)
+        produce_waiting(producer, topic, os.urandom(SMALL), acks)
         acks.wait(producer, i + 1, timeout_s, topic)
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times[1:])
@@ -128,7 +117,7 @@ def _hop_ms(
     for i in range(rounds + 1):
         marker = f"hop-{i}-{uuid.uuid4().hex}".encode()
         start = time.perf_counter()
-        _produce(producer, topic, marker, acks)
+        produce_waiting(producer, topic, marker, acks)
         while True:
             producer.poll(0)
             msg = consumer.poll(0.001)
@@ -163,7 +152,7 @@ def _timed_run(
     acks = _Acks()
     start = time.perf_counter()
     for _ in range(records):
-        _produce(producer, topic, payload, acks)
+        produce_waiting(producer, topic, payload, acks)
         producer.poll(0)
     acks.wait(producer, records, timeout_s, topic)
     elapsed = max(time.perf_counter() - start, 1e-6)

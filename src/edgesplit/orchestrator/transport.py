@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
@@ -29,6 +28,7 @@ from edgesplit.config import KafkaSettings
 from edgesplit.errors import DeliveryError
 from edgesplit.kafka.admin import TopicSpec, create_topics, delete_topics
 from edgesplit.kafka.clients import consumer_config, producer_config
+from edgesplit.kafka.io import produce_all, produce_waiting
 from edgesplit.kafka.limits import MiB, message_limit
 from edgesplit.log import get_logger
 from edgesplit.orchestrator.profile import TransportCost
@@ -68,12 +68,12 @@ def _relay_cpu(
     source, sink = f"{PREFIX}{uuid.uuid4().hex[:12]}", f"{PREFIX}{uuid.uuid4().hex[:12]}"
     create_topics(settings, [TopicSpec.for_messages(t, limit) for t in (source, sink)])
     try:
-        producer = Producer(producer_config(settings, max_message_bytes=limit))
         payload = os.urandom(size)
-        for _ in range(count):
-            _produce(producer, source, payload, None)
-        if producer.flush(timeout_s) > 0:
-            raise DeliveryError(f"the transport probe could not fill {source!r}")
+        produce_all(
+            settings, source, [(None, payload)] * count, max_message_bytes=limit,
+            timeout_s=timeout_s,
+        )  # fmt: skip
+        producer = Producer(producer_config(settings, max_message_bytes=limit))
         conf = consumer_config(settings, group_id=source, max_message_bytes=limit)
         consumer = Consumer(conf)
         try:
@@ -109,22 +109,8 @@ def _relay(
             ahead = sent / pace - (time.monotonic() - start)
             if ahead > 0:
                 time.sleep(ahead)
-            _produce(producer, sink, value, on_delivery)
+            produce_waiting(producer, sink, value, on_delivery)
             sent += len(value)
             consumer.store_offsets(msg)
         producer.poll(0 if seen < count else 0.01)
     return (time.thread_time() - main0) / count, (time.process_time() - total0) / count
-
-
-def _produce(
-    producer: Producer,
-    topic: str,
-    value: bytes,
-    on_delivery: Callable[[KafkaError | None, Message], None] | None,
-) -> None:
-    while True:
-        try:
-            producer.produce(topic, value=value, on_delivery=on_delivery)
-            return
-        except BufferError:
-            producer.poll(0.01)
