@@ -98,7 +98,6 @@ def profile_model(
         return {b: time_ms(whole, _head(feed, b), reps, warmup, parallel) for b in sizes}
 
     samples = [whole_sample()]
-    share = cpu_share(whole, _head(feed, max(sizes)), parallel)
     agreement: dict[int, dict[str, float]] = {}
     if agreement_frames > 0:
         agreement = agreement_table(
@@ -141,7 +140,7 @@ def profile_model(
         tier=tier,
         host=socket.gethostname(),
         cpus=cpus,
-        cpu_share=share,
+        cpu_share=cpu_share(whole, _head(feed, max(sizes)), parallel),  # last: 2 s busy
         threads=threads,
         batch_sizes=sizes,
         frame_bytes=info.bytes_per_frame,
