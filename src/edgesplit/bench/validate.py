@@ -9,7 +9,12 @@ On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the
   the run's span) are set against what the cost model predicts from the two profiles;
 - choice: at each uplink, the plan `plan auto` chooses from the profiles and the measured
   link is deployed and measured next to the best cut measured (the oracle), edge-only and
-  cloud-only.
+  cloud-only;
+- calibration: in a pipeline a stage's ONNX Runtime time is higher than the profiler's
+  back-to-back loop measures (on the shared testbed host about 1.4x, on both tiers), so the
+  predictions are also made from the profiles scaled per tier by what one deployed cut
+  measured (the cut that weighs both tiers most) -- what the orchestrator learns from the
+  first plan's stage metrics. The report gives both.
 
 A run is sized from its prediction (about `run_s` seconds of frames, at least two
 micro-batches), so that slow cuts at slow uplinks still finish instead of hitting a budget.
@@ -22,14 +27,14 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgesplit.bench import kafka_runs as kr
 from edgesplit.bench.rates import parse_rate
 from edgesplit.bench.testbed import Testbed
 from edgesplit.config import KafkaSettings
-from edgesplit.errors import StageError
+from edgesplit.errors import ConfigError, StageError
 from edgesplit.kafka.admin import delete_topics
 from edgesplit.kafka.io import read_to_end
 from edgesplit.log import get_logger
@@ -41,6 +46,7 @@ from edgesplit.orchestrator.observe import measured_compute_ms
 from edgesplit.orchestrator.plan import BatchPolicy, Plan
 from edgesplit.orchestrator.planner import Constraints
 from edgesplit.orchestrator.profile import TierProfile
+from edgesplit.orchestrator.rebalancer import scaled
 from edgesplit.producers.sources import Sample
 from edgesplit.stages.metrics import decode_metrics
 
@@ -64,14 +70,23 @@ class CutCheck:
     bottleneck: str
     predicted_ms: tuple[float, float]  # edge, cloud: compute per frame
     measured_ms: tuple[float | None, float | None]
+    # the profiles' own prediction, where `predicted_*` are calibrated (see `calibrate`)
+    profiled_fps: float | None = None
+    profiled_ms: tuple[float, float] | None = None
 
     @property
     def fps_error(self) -> float:
         return self.predicted_fps / self.measured_fps - 1 if self.measured_fps else float("inf")
 
-    def ms_error(self, stage: int) -> float | None:
+    def ms_error(self, stage: int, *, profiled: bool = False) -> float | None:
         m = self.measured_ms[stage]
-        return None if not m else self.predicted_ms[stage] / m - 1
+        ms = self.profiled_ms if profiled and self.profiled_ms else self.predicted_ms
+        return None if not m else ms[stage] / m - 1
+
+    @property
+    def profiled_fps_error(self) -> float:
+        fps = self.profiled_fps if self.profiled_fps is not None else self.predicted_fps
+        return fps / self.measured_fps - 1 if self.measured_fps else float("inf")
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,8 @@ class Validation:
     cuts: list[CutCheck] = field(default_factory=list)
     choices: list[ChoiceCheck] = field(default_factory=list)
     seconds: float = 0.0
+    calibration_cut: int | None = None
+    calibration: dict[str, float] = field(default_factory=dict)  # tier -> measured/profiled
 
 
 @dataclass
@@ -164,9 +181,11 @@ def validate(
     link_probe: LinkProbe,
     batch: int = 4,
     run_s: float = 5.0,
+    only_cuts: Sequence[int] = (),
     progress: Progress = lambda _: None,
 ) -> Validation:
-    """Measure every cut at every uplink, then `plan auto`'s choice; the testbed must be up."""
+    """Measure every cut (or `only_cuts`) at every uplink, then `plan auto`'s choice; the
+    testbed must be up."""
     began = time.monotonic()
     tb = testbed.state()
     assert tb is not None, "the testbed must be up"
@@ -193,10 +212,20 @@ def validate(
             progress(f"probing the edge uplink at {uplink}")
             result.links[uplink] = link_probe(uplink)
         cuts = auto.common_cuts(ctx.env(result.links[order[0]]))
+        if only_cuts:
+            unknown = sorted(set(only_cuts) - set(cuts))
+            if unknown:
+                raise ConfigError(f"no single-tensor cut {unknown} in both profiles")
+            cuts = [c for c in cuts if c in set(only_cuts)]
         for n, cut in enumerate(cuts, 1):
             progress(f"cut {cut} ({n}/{len(cuts)})")
             result.cuts += _cut(ctx, cut, result.links)
         result.choices = _choices(ctx, result)
+        result.calibration_cut = calibration_cut(ctx.env(result.links[order[0]]), cuts)
+        rows = [c for c in result.cuts if c.cut == result.calibration_cut]
+        if rows:
+            result.calibration = calibration(rows[0])
+            result.cuts = calibrate(result.cuts, profiles, result.calibration, batch)
     result.seconds = time.monotonic() - began
     return result
 
@@ -237,6 +266,52 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
         )
         for uplink, pred, fig in runs
     ]
+
+
+def calibration_cut(env: Environment, cuts: Sequence[int]) -> int | None:
+    """The cut that weighs both tiers' compute best: the largest smaller share."""
+
+    def weight(cut: int) -> float:
+        return min(predict(Candidate((cut,), ("raw",), ("edge", "cloud")), env).compute_ms)
+
+    return max(cuts, key=weight, default=None)
+
+
+def calibration(check: CutCheck) -> dict[str, float]:
+    """Per tier: measured / profiled ONNX Runtime time of one deployed cut, what the
+    orchestrator learns from the stage metrics of the first plan it runs (in a pipeline a
+    stage's compute costs more than in the profiler's back-to-back loop)."""
+    out = {}
+    for stage, tier in enumerate(("edge", "cloud")):
+        measured, profiled = check.measured_ms[stage], check.predicted_ms[stage]
+        if measured and profiled > 0:
+            out[tier] = measured / profiled
+    return out
+
+
+def calibrate(
+    cuts: Sequence[CutCheck],
+    profiles: Mapping[str, TierProfile],
+    scale: Mapping[str, float],
+    batch: int,
+) -> list[CutCheck]:
+    """The checks predicted again from the profiles scaled by `scale`; the profiles' own
+    predictions kept as `profiled_*`."""
+    tuned = {t: scaled(p, scale.get(t, 1.0)) for t, p in profiles.items()}
+    out = []
+    for c in cuts:
+        env = auto.environment(tuned, ("edge", "cloud"), {"edge": c.link_bps}, batch)
+        pred = predict(Candidate((c.cut,), ("raw",), ("edge", "cloud")), env)
+        out.append(
+            replace(
+                c,
+                predicted_fps=pred.throughput_fps,
+                predicted_ms=(pred.compute_ms[0], pred.compute_ms[1]),
+                profiled_fps=c.predicted_fps,
+                profiled_ms=c.predicted_ms,
+            )
+        )
+    return out
 
 
 def stage_compute_ms(

@@ -213,6 +213,10 @@ def validate_cmd(
     edge_cpu: Annotated[float, typer.Option(help="The edge tier's CPUs.")] = 0.5,
     run_s: Annotated[float, typer.Option(help="About this many seconds of frames per run.")] = 5.0,
     batch: Annotated[int, typer.Option(min=1, help="Micro-batch size.")] = 4,
+    cuts: Annotated[
+        str,
+        typer.Option(help="Only these cuts (comma-separated); the oracle is the best of them."),
+    ] = "",
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the files.")] = Path(
         "validate-out"
     ),
@@ -225,7 +229,7 @@ def validate_cmd(
     """
     from edgesplit.bench import validate, validation_report  # noqa: PLC0415
     from edgesplit.bench.testbed import Testbed, TestbedConfig  # noqa: PLC0415
-    from edgesplit.cli.options import resolve_model, tier_pairs  # noqa: PLC0415
+    from edgesplit.cli.options import int_list, resolve_model, tier_pairs  # noqa: PLC0415
     from edgesplit.config import state_dir  # noqa: PLC0415
 
     name, onnx, classes = resolve_model(model)
@@ -259,6 +263,7 @@ def validate_cmd(
                 link_probe=probe,
                 batch=batch,
                 run_s=run_s,
+                only_cuts=int_list(cuts, "--cuts"),
                 progress=status.update,
             )
     finally:

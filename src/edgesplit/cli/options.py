@@ -81,6 +81,14 @@ def resolve_model(model: str) -> tuple[str, Path, str | None]:
     return info.name, onnx_path, info.classes
 
 
+def int_list(text: str, what: str) -> tuple[int, ...]:
+    """Comma-separated integers (sorted, no repeats); `what` names the option in errors."""
+    try:
+        return tuple(sorted({int(p) for p in text.split(",") if p.strip()}))
+    except ValueError:
+        raise typer.BadParameter(f"{what} takes integers like 1,4, not {text!r}") from None
+
+
 def tier_pairs(values: list[str] | None, what: str) -> dict[str, str]:
     """Repeated TIER=VALUE options as a mapping; a malformed one is a clear error."""
     from edgesplit.errors import ConfigError  # noqa: PLC0415

@@ -19,6 +19,7 @@ from edgesplit.cli.options import (
     Bootstrap,
     console,
     err_console,
+    int_list,
     kafka_settings,
     progress_bar,
     resolve_model,
@@ -48,10 +49,7 @@ app = typer.Typer(
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(sorted({int(p) for p in text.split(",") if p.strip()}))
-    except ValueError:
-        raise typer.BadParameter(f"batch sizes are integers like 1,4, not {text!r}") from None
+    sizes = int_list(text, "--batch-sizes")
     if not sizes or sizes[0] < 1:
         raise typer.BadParameter("give at least one batch size, each >= 1")
     return sizes
