@@ -82,6 +82,24 @@ def test_dynamic_program_finds_the_exhaustive_optimum(
         st.lists(st.integers(100, 2_000_000), min_size=len(unit) - 1, max_size=len(unit) - 1)
     )
     env = env_of(unit, sizes, edge_speed, uplink, agreement=data.draw(st.sampled_from([0.9, 1.0])))
+    # transport CPU (it depends on the bytes a stage receives) and a tier's CPU share
+    transport = TransportCost(
+        main_us_per_record=50, main_ns_per_byte=2.0, total_us_per_record=80,
+        total_ns_per_byte=5.0,
+    )  # fmt: skip
+    env = replace(
+        env,
+        profiles={
+            t: p.model_copy(
+                update={
+                    "transport": data.draw(st.sampled_from([None, transport])),
+                    "cpu_share": data.draw(st.floats(0.5, 1.0)),
+                    "cpus": data.draw(st.sampled_from([0.5, 1.0, 2.0])),
+                }
+            )
+            for t, p in env.profiles.items()
+        },
+    )
     cons = Constraints(max_stages=stages, encodings=("raw", "int8"))
     cuts = list(range(1, len(unit)))
     dp_cand, dp_pred = best(env, cons, cuts, objective)

@@ -11,10 +11,10 @@ On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the
   link is deployed and measured next to the best cut measured (the oracle), edge-only and
   cloud-only;
 - calibration: in a pipeline a stage's ONNX Runtime time is higher than the profiler's
-  back-to-back loop measures (on the shared testbed host about 1.4x, on both tiers), so the
-  predictions are also made from the profiles scaled per tier by what one deployed cut
-  measured (the cut that weighs both tiers most) -- what the orchestrator learns from the
-  first plan's stage metrics. The report gives both.
+  back-to-back loop measures (on the shared testbed host 1.1-1.4x, on both tiers), so the
+  predictions are also made from the profiles scaled per tier by what the whole model
+  measured in the one-tier runs (edge-only, cloud-only) -- what the orchestrator learns
+  from the first plan's stage metrics. The report gives both.
 
 A run is sized from its prediction (about `run_s` seconds of frames, at least two
 micro-batches), so that slow cuts at slow uplinks still finish instead of hitting a budget.
@@ -121,7 +121,6 @@ class Validation:
     cuts: list[CutCheck] = field(default_factory=list)
     choices: list[ChoiceCheck] = field(default_factory=list)
     seconds: float = 0.0
-    calibration_cut: int | None = None
     calibration: dict[str, float] = field(default_factory=dict)  # tier -> measured/profiled
 
 
@@ -220,12 +219,11 @@ def validate(
         for n, cut in enumerate(cuts, 1):
             progress(f"cut {cut} ({n}/{len(cuts)})")
             result.cuts += _cut(ctx, cut, result.links)
-        result.choices = _choices(ctx, result)
-        result.calibration_cut = calibration_cut(ctx.env(result.links[order[0]]), cuts)
-        rows = [c for c in result.cuts if c.cut == result.calibration_cut]
-        if rows:
-            result.calibration = calibration(rows[0])
-            result.cuts = calibrate(result.cuts, profiles, result.calibration, batch)
+        one_tier = {t: _one_tier(ctx, t, result.links) for t in ("edge", "cloud")}
+        result.choices = _choices(ctx, result, {t: fps for t, (fps, _) in one_tier.items()})
+        whole = {t: ms for t, (_, ms) in one_tier.items() if ms is not None}
+        result.calibration = calibration(whole, profiles, batch)
+        result.cuts = calibrate(result.cuts, profiles, result.calibration, batch)
     result.seconds = time.monotonic() - began
     return result
 
@@ -268,23 +266,18 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
     ]
 
 
-def calibration_cut(env: Environment, cuts: Sequence[int]) -> int | None:
-    """The cut that weighs both tiers' compute best: the largest smaller share."""
-
-    def weight(cut: int) -> float:
-        return min(predict(Candidate((cut,), ("raw",), ("edge", "cloud")), env).compute_ms)
-
-    return max(cuts, key=weight, default=None)
-
-
-def calibration(check: CutCheck) -> dict[str, float]:
-    """Per tier: measured / profiled ONNX Runtime time of one deployed cut, what the
-    orchestrator learns from the stage metrics of the first plan it runs (in a pipeline a
-    stage's compute costs more than in the profiler's back-to-back loop)."""
+def calibration(
+    whole_ms: Mapping[str, float], profiles: Mapping[str, TierProfile], batch: int
+) -> dict[str, float]:
+    """Per tier: the whole model's ONNX Runtime time per frame measured in a running stage
+    (the one-tier plan), over the profile's. What the orchestrator learns from the stage
+    metrics of the first plan it runs: in a pipeline a stage's compute costs more than in
+    the profiler's back-to-back loop."""
     out = {}
-    for stage, tier in enumerate(("edge", "cloud")):
-        measured, profiled = check.measured_ms[stage], check.predicted_ms[stage]
-        if measured and profiled > 0:
+    for tier, measured in whole_ms.items():
+        env = auto.environment(profiles, (tier,), {}, batch)
+        profiled = predict(Candidate((), (), (tier,)), env).compute_ms[0]
+        if measured > 0 and profiled > 0:
             out[tier] = measured / profiled
     return out
 
@@ -343,8 +336,9 @@ def stage_compute_ms(
     return out
 
 
-def _choices(ctx: _Ctx, result: Validation) -> list[ChoiceCheck]:
-    one_tier = {name: _one_tier(ctx, name, result.links) for name in ("edge-only", "cloud-only")}
+def _choices(
+    ctx: _Ctx, result: Validation, one_tier: Mapping[str, Mapping[str, float]]
+) -> list[ChoiceCheck]:
     out = []
     for uplink in result.uplinks:
         env = ctx.env(result.links[uplink])
@@ -367,8 +361,8 @@ def _choices(ctx: _Ctx, result: Validation) -> list[ChoiceCheck]:
                 measured.throughput_fps,
                 oracle.cut,
                 oracle.measured_fps,
-                one_tier["edge-only"][uplink],
-                one_tier["cloud-only"][uplink],
+                one_tier["edge"][uplink],
+                one_tier["cloud"][uplink],
             )
         )
     return out
@@ -390,8 +384,11 @@ def _where_for(ctx: _Ctx, cand: Candidate) -> kr.Where:
     return kr.Where(ctx.where.placements, producer_on_edge=True)  # the camera is on the edge
 
 
-def _one_tier(ctx: _Ctx, name: str, links: Mapping[str, float]) -> dict[str, float]:
-    tier = "edge" if name == "edge-only" else "cloud"
+def _one_tier(
+    ctx: _Ctx, tier: str, links: Mapping[str, float]
+) -> tuple[dict[str, float], float | None]:
+    """The whole model on `tier`: frames/s per uplink, and its compute per frame."""
+    name = f"{tier}-only"
     cand = Candidate((), (), (tier,))
     plan, path = ctx.plan(cand, name)
     where = _where_for(ctx, cand)
@@ -402,4 +399,6 @@ def _one_tier(ctx: _Ctx, name: str, links: Mapping[str, float]) -> dict[str, flo
             ctx.testbed.set(uplink=uplink)
             pred = predict(cand, ctx.env(link))
             out[uplink] = ctx.measure(plan, path, where, pred.throughput_fps).throughput_fps
-    return out
+    compute = stage_compute_ms(ctx.settings, plan, ctx.batch, ctx.profiles).get(0)
+    delete_topics(ctx.settings, [plan.topics.metrics])
+    return out, compute

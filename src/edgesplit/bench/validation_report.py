@@ -28,8 +28,8 @@ def headline(v: Validation) -> list[str]:
     if v.calibration:
         factors = ", ".join(f"{t} x{f:.2f}" for t, f in v.calibration.items())
         lines.append(
-            f"calibrated on cut {v.calibration_cut}'s stage metrics: {factors} "
-            "(measured / profiled compute)"
+            f"calibrated on the one-tier runs' stage metrics: {factors} "
+            "(measured / profiled compute of the whole model)"
         )
     cuts = _unique_cuts(v.cuts)
     for stage, name in ((0, "edge"), (1, "cloud")):

@@ -153,6 +153,37 @@ def overhead_ms(profile: TierProfile, codec_ms: float, in_bytes: float, out_byte
     return max(main, total / profile.cpus)
 
 
+@dataclass(frozen=True)
+class StageCost:
+    """One stage on one tier, per frame."""
+
+    compute_ms: float  # ONNX Runtime
+    extra_ms: float  # codec and transport (`overhead_ms`)
+    out_bytes: float  # on the wire after the stage
+    cpu_share: float
+
+    @property
+    def ms(self) -> float:
+        """The stage's time per frame: all of it, at the share of the CPU it really gets."""
+        return (self.compute_ms + self.extra_ms) / self.cpu_share
+
+
+def stage_cost(
+    p: TierProfile,
+    start: int | None,
+    end: int | None,
+    encoding: str,
+    in_bytes: float,
+    batch: int,
+) -> StageCost:
+    """The stage from cut `start` to cut `end` (None: the model's start or end) on the tier
+    profiled as `p`, sending `end` as `encoding` and receiving `in_bytes` per frame."""
+    out = wire_bytes(p, end, encoding)
+    codec = _codec_ms(p, encoding, out) if end is not None else 0.0
+    compute = segment_ms(p, start, end, batch) / batch
+    return StageCost(compute, overhead_ms(p, codec, in_bytes, out), out, p.cpu_share)
+
+
 def predict(c: Candidate, env: Environment) -> Prediction:
     batch = env.batch
     bounds: list[int | None] = [None, *c.cuts, None]
@@ -168,18 +199,15 @@ def predict(c: Candidate, env: Environment) -> Prediction:
     received = float(frame_bytes + RECORD_OVERHEAD)
     for i, tier in enumerate(c.tiers):
         p = env.profile(tier)
-        compute = segment_ms(p, bounds[i], bounds[i + 1], batch) / batch
-        out = wire_bytes(p, bounds[i + 1], encodings[i])
-        codec = _codec_ms(p, encodings[i], out) if i < len(c.cuts) else 0.0
-        extra = overhead_ms(p, codec, received, out)
-        received = out
-        stage_ms.append((compute + extra) / p.cpu_share)
-        compute_ms.append(compute)
-        wire.append(out)
-        fps = env.uplink(tier) / (8 * out)
+        cost = stage_cost(p, bounds[i], bounds[i + 1], encodings[i], received, batch)
+        received = cost.out_bytes
+        stage_ms.append(cost.ms)
+        compute_ms.append(cost.compute_ms)
+        wire.append(cost.out_bytes)
+        fps = env.uplink(tier) / (8 * cost.out_bytes)
         link_fps.append(fps)
         hop = p.link.hop_ms if p.link else env.hop_ms
-        latency += segment_ms(p, bounds[i], bounds[i + 1], 1) + extra + hop
+        latency += segment_ms(p, bounds[i], bounds[i + 1], 1) + cost.extra_ms + hop
         latency += 1000 / fps if fps != float("inf") else 0.0
     limits = [
         (1000 / ms if ms > 0 else float("inf"), f"stage {i} ({t})")

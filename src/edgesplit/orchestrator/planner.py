@@ -1,8 +1,10 @@
 """The planner: the best split of a model over an ordered chain of tiers, exactly.
 
-A dynamic program over (position in the cut list, tier, stages used): a stage runs from
-one position to a later one on a tier later in the chain than the previous stage's (one
-stage per tier), and the encoding of the cut that ends it is part of the choice. Both
+A dynamic program over (position in the cut list, tier, stages used, encoding of the cut
+there): a stage runs from one position to a later one on a tier later in the chain than
+the previous stage's (one stage per tier), and the encoding of the cut that ends it is
+part of the choice (it sets the bytes the next stage receives, and so its transport
+cost). A stage costs what `costmodel.predict` says it costs (`costmodel.stage_cost`). Both
 objectives add up stage by stage (throughput as a minimum: the slowest stage or link;
 latency as a sum), so the program is exact. `candidates()` enumerates the same space for
 explanations and tests. Lossy encodings are offered only at cuts where the profile
@@ -23,14 +25,15 @@ from edgesplit.orchestrator.costmodel import (
     Candidate,
     Environment,
     Prediction,
-    _codec_ms,
     predict,
     segment_ms,
+    stage_cost,
     wire_bytes,
 )
 from edgesplit.orchestrator.profile import TierProfile
 
 Objective = str  # "throughput" | "latency"
+_State = tuple[int, int, int, str | None]  # position, tier, stages used, encoding there
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,10 @@ def candidates(env: Environment, cons: Constraints, cuts: list[int]) -> Iterator
 
 @dataclass(frozen=True)
 class _Step:
-    """The best way to reach (position, tier, stages) and how: for the backtrack."""
+    """The best way to reach (position, tier, stages, encoding) and how: for the backtrack."""
 
     value: float
-    prev: tuple[int, int, int] | None
+    prev: _State | None
     encoding: str | None  # of the cut ending the stage that reached this state
 
 
@@ -103,12 +106,13 @@ def best(
     positions: list[int | None] = [None, *sorted(cuts), None]  # start, cuts, end
     end = len(positions) - 1
     neutral = math.inf if objective == "throughput" else 0.0
-    table: dict[tuple[int, int, int], _Step] = {(0, -1, 0): _Step(neutral, None, None)}
+    table: dict[_State, _Step] = {(0, -1, 0, None): _Step(neutral, None, None)}
     for i in range(end):
-        for t in range(-1, len(env.chain)):
-            for s in range(cons.max_stages):
-                if (i, t, s) in table:
-                    _extend(table, (i, t, s), positions, env, cons, objective)
+        for state in sorted(
+            (k for k in table if k[0] == i), key=lambda k: (k[1], k[2], k[3] or "")
+        ):
+            if state[2] < cons.max_stages:
+                _extend(table, state, positions, env, cons, objective)
     finals = [(k, v) for k, v in table.items() if k[0] == end]
     if not finals:
         raise PlanningError(
@@ -120,17 +124,21 @@ def best(
 
 
 def _extend(
-    table: dict[tuple[int, int, int], _Step],
-    state: tuple[int, int, int],
+    table: dict[_State, _Step],
+    state: _State,
     positions: list[int | None],
     env: Environment,
     cons: Constraints,
     objective: Objective,
 ) -> None:
     """Relax every next stage from `state`: its end, its tier, its encoding."""
-    i, t, s = state
+    i, t, s, enc_in = state
     here = table[state]
     end = len(positions) - 1
+    if i == 0:
+        received = float(next(iter(env.profiles.values())).frame_bytes + RECORD_OVERHEAD)
+    else:
+        received = wire_bytes(env.profile(env.chain[t]), positions[i], enc_in or "raw")
     for j in range(i + 1, end + 1):
         if j != end and s + 1 == cons.max_stages:
             continue  # the last allowed stage must reach the end
@@ -141,13 +149,14 @@ def _extend(
             cut = positions[j]
             encs = ["raw"] if cut is None else allowed_encodings(env.profile(tier), cut, cons)
             for enc in encs:
-                v = _stage_value(env, objective, positions[i], cut, tier, enc)
+                v = _stage_value(env, objective, positions[i], cut, tier, enc, received)
                 if i == 0 and t2 > 0:  # the frames cross the camera tier's uplink
                     v = _combine(v, _frames_value(env, objective), objective)
                 total = _combine(here.value, v, objective)
-                old = table.get((j, t2, s + 1))
+                key = (j, t2, s + 1, enc if cut is not None else None)
+                old = table.get(key)
                 if old is None or _better(total, old.value, objective):
-                    table[(j, t2, s + 1)] = _Step(total, state, enc if cut is not None else None)
+                    table[key] = _Step(total, state, key[3])
 
 
 def _combine(a: float, b: float, objective: Objective) -> float:
@@ -174,24 +183,23 @@ def _stage_value(
     end: int | None,
     tier: str,
     encoding: str,
+    in_bytes: float,
 ) -> float:
     """The stage's own contribution: its throughput limit, or its latency."""
     p = env.profile(tier)
-    out = wire_bytes(p, end, encoding)
-    codec = _codec_ms(p, encoding, out) if end is not None else 0.0
-    link_fps = env.uplink(tier) / (8 * out)
+    cost = stage_cost(p, start, end, encoding, in_bytes, env.batch)
+    link_fps = env.uplink(tier) / (8 * cost.out_bytes)
     if objective == "throughput":
-        per_frame = segment_ms(p, start, end, env.batch) / env.batch + codec
-        stage_fps = 1000 / per_frame if per_frame > 0 else math.inf
+        stage_fps = 1000 / cost.ms if cost.ms > 0 else math.inf
         return min(stage_fps, link_fps)
     hop = p.link.hop_ms if p.link else env.hop_ms
     transfer = 1000 / link_fps if link_fps < math.inf else 0.0
-    return segment_ms(p, start, end, 1) + codec + hop + transfer
+    return segment_ms(p, start, end, 1) + cost.extra_ms + hop + transfer
 
 
 def _backtrack(
-    table: dict[tuple[int, int, int], _Step],
-    key: tuple[int, int, int],
+    table: dict[_State, _Step],
+    key: _State,
     positions: list[int | None],
     chain: tuple[str, ...],
 ) -> Candidate:
@@ -202,7 +210,7 @@ def _backtrack(
         step = table[key]
         if step.prev is None:
             break
-        j, t2, _ = key
+        j, t2 = key[0], key[1]
         tiers.append(chain[t2])
         cut = positions[j]
         if cut is not None:

@@ -8,10 +8,11 @@ Every figure the cost model uses is measured here, on the tier it describes:
   process's CPU time is what is timed, then spread over the CPUs the runs can use
   (min(threads, the tier's CPU quota)): under a CFS quota, wall time per run is
   bimodal (a run throttled or not), its CPU time is not, and the average wall time of a
-  stage that keeps the tier busy is CPU time / quota. Other work on the machine does
-  not move the figure either; the
-  whole model likewise, timed every WHOLE_EVERY cuts (its fastest figure kept), and a cut
-  whose prefix + suffix strays from it by more than STRAY timed a second time;
+  stage that keeps the tier busy is CPU time / quota. The whole model likewise, timed
+  every WHOLE_EVERY cuts (its fastest figure kept), and a cut whose prefix + suffix
+  strays from it by more than STRAY timed a second time. On a shared machine CPU time
+  still moves by 10-30% with the neighbours' load, so the cut figures are then made
+  consistent with the graph (monotone: a later cut's prefix is never faster);
 - nodes: ONNX Runtime's own profiler over the whole model at batch 1, with FLOPs;
 - bytes, codec: the real codec on real activations (wirecost);
 - accuracy: top-1 agreement of lossy encodings (agreement; cached, tier-independent);
@@ -48,6 +49,7 @@ from edgesplit.orchestrator.flops import GraphCosts
 from edgesplit.orchestrator.graph import Cut, ModelGraph, StageGraph
 from edgesplit.orchestrator.inputs import model_frames
 from edgesplit.orchestrator.linkprobe import probe_link
+from edgesplit.orchestrator.monotone import monotone_cuts
 from edgesplit.orchestrator.profile import CutCost, NodeCost, TierProfile
 from edgesplit.orchestrator.transport import measure_transport
 from edgesplit.orchestrator.wirecost import codec_costs, wire_bytes
@@ -129,6 +131,7 @@ def profile_model(
             )
             cut_costs[i] = _faster(cost, retimed)
             log.info("cut_retimed", cut=cut.index)
+    cut_costs = monotone_cuts(cut_costs)
     link = transport = None
     if settings is not None:
         probe = int(statistics.median(c.bytes_per_frame for c in cut_costs)) if cut_costs else 0

@@ -1,0 +1,52 @@
+"""Cut timings made consistent with the graph: a later cut's prefix holds every node of an
+earlier cut's prefix, so it cannot run faster; its suffix holds fewer nodes, so it cannot
+run slower.
+
+Timings on a shared machine are noisy (a neighbour's load moves a run by 10-30%), and the
+noise breaks that order between neighbouring cuts. The least-squares monotone fit
+(pool-adjacent-violators) of the prefix times, and of the suffix times, over the cuts in
+graph order removes exactly the part of the noise that contradicts the graph, and pools
+each run of contradicting cuts into their mean: figures that predict a stage better than
+any one timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from edgesplit.orchestrator.profile import CutCost
+
+
+def fit(values: Sequence[float], *, increasing: bool = True) -> list[float]:
+    """The non-decreasing (or non-increasing) sequence closest to `values` in squares."""
+    sign = 1.0 if increasing else -1.0
+    blocks: list[tuple[float, int]] = []  # (sum, count), block means non-decreasing
+    for v in values:
+        total, count = sign * v, 1
+        while blocks and blocks[-1][0] / blocks[-1][1] > total / count:
+            s, n = blocks.pop()
+            total, count = total + s, count + n
+        blocks.append((total, count))
+    return [sign * s / n for s, n in blocks for _ in range(n)]
+
+
+def monotone_cuts(cuts: Sequence[CutCost]) -> list[CutCost]:
+    """`cuts` (single-tensor cuts, nested prefixes) with prefix times non-decreasing and
+    suffix times non-increasing in cut order, per batch size."""
+    ordered = sorted(cuts, key=lambda c: c.index)
+    sizes = (
+        set.intersection(*(set(c.prefix_ms) & set(c.suffix_ms) for c in ordered))
+        if ordered
+        else set()
+    )
+    prefix = {b: fit([c.prefix_ms[b] for c in ordered]) for b in sizes}
+    suffix = {b: fit([c.suffix_ms[b] for c in ordered], increasing=False) for b in sizes}
+    return [
+        c.model_copy(
+            update={
+                "prefix_ms": {**c.prefix_ms, **{b: prefix[b][i] for b in sizes}},
+                "suffix_ms": {**c.suffix_ms, **{b: suffix[b][i] for b in sizes}},
+            }
+        )
+        for i, c in enumerate(ordered)
+    ]
