@@ -35,3 +35,17 @@ def test_paced_frames_are_stamped_when_they_are_sent(kafka: KafkaSettings, uniqu
     gaps = np.diff([f.capture_us for f in measured]) / 1000
     assert abs(float(np.median(gaps)) - 100) < 10  # paced at 10 frames/s
     assert {f.sensor_id for f in measured} == {"sensor-0", "sensor-1", "sensor-2"}
+
+
+def test_cameras_spread_over_partitions_as_a_java_producer_would_put_them(
+    kafka: KafkaSettings, unique: str
+) -> None:
+    """Keys are placed by murmur2, Kafka's own partitioner: librdkafka's default (CRC32)
+    put sensor-0..sensor-3 all on one of two partitions, so a stage replica got nothing."""
+    topic = f"spread-{unique}"
+    create_topics(kafka, [TopicSpec(topic, partitions=2)])
+    stream(kafka, topic, synthetic((4, 4), "uint8", 8, 0), sensors=4)
+    msgs = consume_n(kafka, topic, 8, partitions=2)
+    where = {decode_frame(m.value() or b"").sensor_id: m.partition() for m in msgs}
+    # murmur2("sensor-k") & 0x7fffffff % 2, as the Java client computes it
+    assert where == {"sensor-0": 0, "sensor-1": 1, "sensor-2": 1, "sensor-3": 0}

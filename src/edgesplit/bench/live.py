@@ -82,6 +82,7 @@ class Experiment:
     edge_cpu: float = 0.5
     uplink: str = "100mbit"
     link_every_s: float = 4.0
+    sensors: int = 4  # cameras: each keeps its frames on one partition, in order
     progress: Progress = lambda _: None
 
 
@@ -158,10 +159,13 @@ def _with_testbed(
             run.started_at = time.time()
             side = threading.Thread(target=during, args=(run,), daemon=True)
             side.start()
-            stream(x.kafka, follow(), frames, rate_hz=x.rate_hz, run_id=run_id, follow=follow)
+            stream(
+                x.kafka, follow(), frames, rate_hz=x.rate_hz, run_id=run_id, follow=follow,
+                sensors=x.sensors,
+            )  # fmt: skip
             side.join()
-            x.progress("waiting for every version but the newest to drain and retire")
-            _settle(orch, settle_s)
+            x.progress("waiting for every frame's answer and the old versions to retire")
+            _settle(orch, settle_s, lambda: len(_answers(x.kafka, run.pipeline, run_id)), count)
     finally:
         stop.set()
         loop.join(timeout=60)
@@ -225,22 +229,25 @@ def _wait_until_answering(x: Experiment, frames_topic: str, tmp: Path) -> None:
     )
 
 
-def _settle(orch: Orchestrator, timeout_s: float) -> None:
+def _settle(orch: Orchestrator, timeout_s: float, answered: Callable[[], int], sent: int) -> None:
+    """Until every version but the newest is retired and every frame sent is answered (the
+    newest version may still be working off a backlog when the camera stops)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         published = sum(e.kind == "published" for e in orch.events)
         retired = sum(e.kind == "retired" for e in orch.events)
-        if retired >= published - 1:
+        if retired >= published - 1 and answered() >= sent:
             return
-        time.sleep(1.0)
-    log.warning("versions_not_retired", after_s=timeout_s)
+        time.sleep(2.0)
+    log.warning("run_not_settled", after_s=timeout_s)
 
 
-def _count(kafka: KafkaSettings, run: LiveRun, run_id: str) -> None:
-    """Every answer of the run across every version's results topic, by frame id."""
-    seen: Counter[str] = Counter()
-    for (pipeline, _), record in control.read_plans(kafka).items():
-        if pipeline != run.pipeline:
+def _answers(kafka: KafkaSettings, pipeline: str, run_id: str) -> list[tuple[str, float, int]]:
+    """(frame id, answered at, plan version) of every answer of the run, across every
+    version's results topic."""
+    out = []
+    for (name, _), record in control.read_plans(kafka).items():
+        if name != pipeline:
             continue
         for msg in read_to_end(kafka, record.plan().topics.results):
             try:
@@ -248,8 +255,16 @@ def _count(kafka: KafkaSettings, run: LiveRun, run_id: str) -> None:
             except DecodeError:
                 continue
             if result.frame_id.startswith(f"{run_id}:"):
-                seen[result.frame_id] += 1
-                run.answers.append((msg.timestamp()[1] / 1000, result.plan_version))
+                out.append((result.frame_id, msg.timestamp()[1] / 1000, result.plan_version))
+    return out
+
+
+def _count(kafka: KafkaSettings, run: LiveRun, run_id: str) -> None:
+    """Every answer of the run, by frame id: answered, duplicated, missing."""
+    seen: Counter[str] = Counter()
+    for frame_id, at, version in _answers(kafka, run.pipeline, run_id):
+        seen[frame_id] += 1
+        run.answers.append((at, version))
     run.answered = len(seen)
     run.duplicates = sum(n - 1 for n in seen.values())
     run.missing = run.sent - run.answered
@@ -323,6 +338,15 @@ def summary(run: LiveRun) -> list[str]:
                 lines.append(
                     f"- v{replan.version} answered {rate:.1f} frames/s from 10 s after it was "
                     f"published (offered {run.rate_hz:g})"
+                )
+            retired = [e for e in run.events if e.kind == "retired" and e.at > replan.at]
+            alone = [t for t, v in run.answers if v == replan.version and retired
+                     and t > retired[-1].at]  # fmt: skip
+            if len(alone) > 10:
+                rate = (len(alone) - 1) / (max(alone) - min(alone))
+                lines.append(
+                    f"- v{replan.version} answered {rate:.1f} frames/s once the old version "
+                    f"had retired (its own tier to itself; {len(alone)} answers)"
                 )
     return lines
 

@@ -295,6 +295,14 @@ def live_cmd(
     ] = "1:20",
     seconds: Annotated[float, typer.Option(help="scale: seconds of streaming.")] = 60.0,
     edge_cpu: Annotated[float, typer.Option(help="The edge tier's CPUs.")] = 0.5,
+    sensors: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Cameras the frames come from. A camera's frames stay on one partition (in "
+            "order), and a replica takes over partitions: one camera cannot use a replica.",
+        ),
+    ] = 4,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the files.")] = Path(
         "live-out"
     ),
@@ -346,6 +354,7 @@ def live_cmd(
         rate_hz=rate,
         edge_cpu=edge_cpu,
         uplink=uplink,
+        sensors=sensors,
         progress=lambda m: err_console.print(m, highlight=False),
     )
     if experiment == "resplit":

@@ -28,6 +28,10 @@ def producer_config(
             "acks": "all",
             "enable.idempotence": True,
             "linger.ms": 2,
+            # Kafka's own partitioner (the Java client's): keys land where any client puts
+            # them, and similar keys spread (librdkafka's CRC32 put sensor-0..3 all on one
+            # of two partitions, leaving a stage replica nothing to do).
+            "partitioner": "murmur2_random",
             "logger": librdkafka_logger,
         }
     )
