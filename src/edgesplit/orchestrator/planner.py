@@ -94,7 +94,6 @@ class _Step:
 
     value: float
     prev: _State | None
-    encoding: str | None  # of the cut ending the stage that reached this state
 
 
 def best(
@@ -106,7 +105,7 @@ def best(
     positions: list[int | None] = [None, *sorted(cuts), None]  # start, cuts, end
     end = len(positions) - 1
     neutral = math.inf if objective == "throughput" else 0.0
-    table: dict[_State, _Step] = {(0, -1, 0, None): _Step(neutral, None, None)}
+    table: dict[_State, _Step] = {(0, -1, 0, None): _Step(neutral, None)}
     for i in range(end):
         for state in sorted(
             (k for k in table if k[0] == i), key=lambda k: (k[1], k[2], k[3] or "")
@@ -156,7 +155,7 @@ def _extend(
                 key = (j, t2, s + 1, enc if cut is not None else None)
                 old = table.get(key)
                 if old is None or _better(total, old.value, objective):
-                    table[key] = _Step(total, state, key[3])
+                    table[key] = _Step(total, state)
 
 
 def _combine(a: float, b: float, objective: Objective) -> float:
@@ -215,7 +214,7 @@ def _backtrack(
         cut = positions[j]
         if cut is not None:
             cuts.append(cut)
-            encs.append(step.encoding or "raw")
+            encs.append(key[3] or "raw")
         key = step.prev
     return Candidate(
         tuple(reversed(cuts)),
