@@ -215,7 +215,7 @@ def validate(
             unknown = sorted(set(only_cuts) - set(cuts))
             if unknown:
                 raise ConfigError(f"no single-tensor cut {unknown} in both profiles")
-            cuts = [c for c in cuts if c in set(only_cuts)]
+            cuts = [c for c in cuts if c in only_cuts]
         for n, cut in enumerate(cuts, 1):
             progress(f"cut {cut} ({n}/{len(cuts)})")
             result.cuts += _cut(ctx, cut, result.links)
