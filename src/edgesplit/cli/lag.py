@@ -169,6 +169,9 @@ def _run(
                 live.update(_render(snap), refresh=True)
     except KeyboardInterrupt:
         pass
+    except SystemError as exc:  # Ctrl-C inside a librdkafka admin call surfaces as this
+        if not isinstance(exc.__cause__, KeyboardInterrupt):
+            raise
     finally:
         if live is not None:
             live.stop()
