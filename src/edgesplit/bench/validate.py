@@ -41,7 +41,13 @@ from edgesplit.log import get_logger
 from edgesplit.orchestrator import auto
 from edgesplit.orchestrator import deploy as dep
 from edgesplit.orchestrator.builder import build_plan
-from edgesplit.orchestrator.costmodel import Candidate, Environment, Prediction, predict
+from edgesplit.orchestrator.costmodel import (
+    Candidate,
+    Environment,
+    Prediction,
+    predict,
+    segment_ms,
+)
 from edgesplit.orchestrator.observe import measured_compute_ms
 from edgesplit.orchestrator.plan import BatchPolicy, Plan
 from edgesplit.orchestrator.planner import Constraints
@@ -275,8 +281,7 @@ def calibration(
     the profiler's back-to-back loop."""
     out = {}
     for tier, measured in whole_ms.items():
-        env = auto.environment(profiles, (tier,), {}, batch)
-        profiled = predict(Candidate((), (), (tier,)), env).compute_ms[0]
+        profiled = segment_ms(profiles[tier], None, None, batch) / batch
         if measured > 0 and profiled > 0:
             out[tier] = measured / profiled
     return out

@@ -115,9 +115,7 @@ def profile_model(
     for done, cut in enumerate(singles):
         cut_costs.append(measure(cut))
         if (done + 1) % WHOLE_EVERY == 0 or done + 1 == len(singles):
-            samples.append(
-                {b: time_ms(whole, _head(feed, b), reps, warmup, parallel) for b in sizes}
-            )
+            samples.append(whole_sample())
         if progress is not None:
             progress(done + 1, len(singles), f"timing cut {cut.index}")
     # Other work on the machine only ever slows a run down: the whole model is timed
@@ -126,10 +124,7 @@ def profile_model(
     whole_ms = {b: min(sample[b] for sample in samples) for b in sizes}
     for i, (cut, cost) in enumerate(zip(singles, cut_costs, strict=True)):
         if _strays(cost, whole_ms):
-            retimed = _cut_cost(
-                graph, costs, cut, feed, sizes, reps, warmup, threads, parallel, agreement
-            )
-            cut_costs[i] = _faster(cost, retimed)
+            cut_costs[i] = _faster(cost, measure(cut))
             log.info("cut_retimed", cut=cut.index)
     cut_costs = monotone_cuts(cut_costs)
     link = transport = None
