@@ -164,18 +164,30 @@ def transfer(
 
 
 def rate_between(marks: list[tuple[float, int]], begin_s: float, end_s: float) -> float:
-    """Payload bit/s received between two moments of a transfer."""
+    """Payload bit/s received between two moments of a transfer.
+
+    The least-squares slope of bytes over time, not the two end points: a receiver the
+    host delays by 100 ms at either end (it does, on a 2-core VM under a test run) would
+    move an end-point rate over 1.5 s by 7%; the slope of every mark barely moves.
+    """
     window = [(t, n) for t, n in marks if begin_s <= t <= end_s]
-    (t1, n1), (t2, n2) = window[0], window[-1]
-    return (n2 - n1) * 8 / (t2 - t1)
+    mean_t = sum(t for t, _ in window) / len(window)
+    mean_n = sum(n for _, n in window) / len(window)
+    covariance = sum((t - mean_t) * (n - mean_n) for t, n in window)
+    variance = sum((t - mean_t) ** 2 for t, _ in window)
+    return covariance / variance * 8
+
+
+# tbf meters whole frames: a full TCP segment carries 1448 payload bytes (MSS with
+# timestamps) in 1514 bytes on the wire, so the receiver sees 95.6% of the set rate.
+PAYLOAD_SHARE = 1448 / 1514
 
 
 def assert_near(measured: float, rate: str, tolerance: float = 0.10) -> None:
-    target = parse_rate(rate)
-    print(f"uplink {rate}: measured {format_rate(measured)} ({measured / target:.3f} of it)")
-    assert abs(measured / target - 1) <= tolerance, (
-        f"{rate}: measured {format_rate(measured)}, {measured / target:.3f} of the set rate"
-    )
+    target = parse_rate(rate) * PAYLOAD_SHARE
+    share = f"{measured / target:.3f} of the payload the set rate carries"
+    print(f"uplink {rate}: measured {format_rate(measured)} ({share})")
+    assert abs(measured / target - 1) <= tolerance, f"{rate}: {format_rate(measured)}, {share}"
 
 
 def test_the_uplink_runs_at_the_set_rate(bed: Bed) -> None:
@@ -333,7 +345,7 @@ def test_up_clears_what_a_crashed_run_left(bed: Bed) -> None:
     probe = f"import socket; socket.create_connection(('{host}', {port}), timeout=5)"
     reach = _run(bed.testbed.wrap([sys.executable, "-c", probe]))
     assert reach.returncode == 0, reach.stderr  # the EDGE listener answers on the new pair
-    assert_near(rate_between(transfer(bed, 2.5), 0.7, 2.2), "10mbit")
+    assert_near(rate_between(transfer(bed, 3.5), 0.7, 3.2), "10mbit")
 
 
 def test_down_leaves_nothing_behind_and_repeats(bed: Bed) -> None:
