@@ -9,7 +9,7 @@ Every figure the cost model uses is measured here, on the tier it describes:
   (min(threads, the tier's CPU quota)): under a CFS quota, wall time per run is
   bimodal (a run throttled or not), its CPU time is not, and the average wall time of a
   stage that keeps the tier busy is CPU time / quota. The whole model likewise, timed
-  every WHOLE_EVERY cuts (its fastest figure kept), and a cut whose prefix + suffix
+  every WHOLE_EVERY cuts (the median kept), and a cut whose prefix + suffix
   strays from it by more than STRAY timed a second time. On a shared machine CPU time
   still moves by 10-30% with the neighbours' load, so the cut figures are then made
   consistent with the graph (monotone: a later cut's prefix is never faster);
@@ -118,10 +118,11 @@ def profile_model(
             samples.append(whole_sample())
         if progress is not None:
             progress(done + 1, len(singles), f"timing cut {cut.index}")
-    # Other work on the machine only ever slows a run down: the whole model is timed
-    # throughout and its fastest figure kept; a cut whose prefix + suffix strays far from
-    # it is timed again, keeping the faster figures.
-    whole_ms = {b: min(sample[b] for sample in samples) for b in sizes}
+    # The whole model is timed throughout, and its median kept: the statistic each cut's
+    # figure is (its fastest would sit below every cut's prefix + suffix on a host whose
+    # speed drifts). A cut whose prefix + suffix strays far from it is timed again,
+    # keeping the faster figures: other work only ever slows a run down.
+    whole_ms = {b: statistics.median(sample[b] for sample in samples) for b in sizes}
     for i, (cut, cost) in enumerate(zip(singles, cut_costs, strict=True)):
         if _strays(cost, whole_ms):
             cut_costs[i] = _faster(cost, measure(cut))
