@@ -9,7 +9,9 @@ On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the
   the run's span) are set against what the cost model predicts from the two profiles;
 - choice: at each uplink, the plan `plan auto` chooses from the profiles and the measured
   link is deployed and measured next to the best cut measured (the oracle), edge-only and
-  cloud-only;
+  cloud-only: first from the sweep, then side by side (the four plans one after another,
+  `rounds` times), since on a shared host the sweep's figures lie minutes apart and the
+  oracle is the highest of many noisy ones;
 - calibration: in a pipeline a stage's ONNX Runtime time is higher than the profiler's
   back-to-back loop measures (on the shared testbed host 1.1-1.4x, on both tiers), so the
   predictions are also made from the profiles scaled per tier by what the whole model
@@ -59,7 +61,8 @@ from edgesplit.stages.metrics import decode_metrics
 log = get_logger("bench.validate")
 Progress = Callable[[str], None]
 LinkProbe = Callable[[str], float]  # uplink setting -> measured payload bits/s
-MAX_FRAMES = 600  # per run (the real frames are cycled)
+MAX_FRAMES = 5000  # per run (the real frames are cycled)
+MAX_BYTES = 96 * 2**20  # of frames per run: 600 photos of 224 x 224
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,18 @@ class CutCheck:
         return fps / self.measured_fps - 1 if self.measured_fps else float("inf")
 
 
+CONTENDERS = ("chosen", "oracle", "edge-only", "cloud-only")
+
+
 @dataclass(frozen=True)
 class ChoiceCheck:
-    """`plan auto` at one uplink against the oracle and the two one-tier plans."""
+    """`plan auto` at one uplink against the oracle and the two one-tier plans.
+
+    The `*_fps` figures are the sweep's: each plan measured once, minutes apart, and the
+    oracle is the highest of many noisy figures. `rounds` measures the same plans again
+    side by side (one after another, `rounds` times, frames/s per round, keyed by
+    CONTENDERS): on a host whose speed drifts, those are the figures to compare.
+    """
 
     uplink: str
     chosen: str
@@ -107,14 +119,34 @@ class ChoiceCheck:
     oracle_fps: float
     edge_only_fps: float
     cloud_only_fps: float
+    rounds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def fps(self, contender: str) -> float:
+        """Median of the side-by-side rounds, or the sweep's figure without them."""
+        if self.rounds.get(contender):
+            return statistics.median(self.rounds[contender])
+        sweep = dict(
+            zip(
+                CONTENDERS,
+                (self.measured_fps, self.oracle_fps, self.edge_only_fps, self.cloud_only_fps),
+                strict=True,
+            )
+        )
+        return sweep[contender]
 
     @property
     def of_oracle(self) -> float:
+        """The chosen plan's throughput over the oracle's (side by side, where measured)."""
+        oracle = self.fps("oracle")
+        return self.fps("chosen") / oracle if oracle else 0.0
+
+    @property
+    def of_oracle_in_sweep(self) -> float:
         return self.measured_fps / self.oracle_fps if self.oracle_fps else 0.0
 
     @property
     def beats_a_one_tier_plan(self) -> bool:
-        return self.measured_fps >= min(self.edge_only_fps, self.cloud_only_fps)
+        return self.fps("chosen") >= min(self.fps("edge-only"), self.fps("cloud-only"))
 
 
 @dataclass
@@ -167,7 +199,8 @@ class _Ctx:
 
     def measure(self, plan: Plan, path: Path, where: kr.Where, fps: float) -> kr.RunFigures:
         """Throughput of about `run_s` seconds of frames, as many as predicted for that."""
-        count = int(min(MAX_FRAMES, max(2 * self.batch, fps * self.run_s)))
+        most = min(MAX_FRAMES, MAX_BYTES // self.profiles["edge"].frame_bytes)
+        count = int(min(most, max(2 * self.batch, fps * self.run_s)))
         frames = list(itertools.islice(itertools.cycle(self.frames), count))
         budget = min(max(3 * count / max(fps, 1e-3), 10.0), 120.0)
         return kr.throughput(self.settings, plan, path, frames, where, budget_s=budget, seed=0)
@@ -187,10 +220,12 @@ def validate(
     batch: int = 4,
     run_s: float = 5.0,
     only_cuts: Sequence[int] = (),
+    rounds: int = 3,
     progress: Progress = lambda _: None,
 ) -> Validation:
-    """Measure every cut (or `only_cuts`) at every uplink, then `plan auto`'s choice; the
-    testbed must be up."""
+    """Measure every cut (or `only_cuts`) at every uplink, then `plan auto`'s choice, and
+    the choice against the oracle and the one-tier plans side by side `rounds` times;
+    the testbed must be up."""
     began = time.monotonic()
     tb = testbed.state()
     assert tb is not None, "the testbed must be up"
@@ -226,7 +261,8 @@ def validate(
             progress(f"cut {cut} ({n}/{len(cuts)})")
             result.cuts += _cut(ctx, cut, result.links)
         one_tier = {t: _one_tier(ctx, t, result.links) for t in ("edge", "cloud")}
-        result.choices = _choices(ctx, result, {t: fps for t, (fps, _) in one_tier.items()})
+        one_tier_fps = {t: fps for t, (fps, _) in one_tier.items()}
+        result.choices = _choices(ctx, result, one_tier_fps, rounds)
         whole = {t: ms for t, (_, ms) in one_tier.items() if ms is not None}
         result.calibration = calibration(whole, profiles, batch)
         result.cuts = calibrate(result.cuts, profiles, result.calibration, batch)
@@ -342,7 +378,7 @@ def stage_compute_ms(
 
 
 def _choices(
-    ctx: _Ctx, result: Validation, one_tier: Mapping[str, Mapping[str, float]]
+    ctx: _Ctx, result: Validation, one_tier: Mapping[str, Mapping[str, float]], rounds: int
 ) -> list[ChoiceCheck]:
     out = []
     for uplink in result.uplinks:
@@ -358,6 +394,12 @@ def _choices(
                 ctx.testbed.set(uplink=uplink)
                 measured = ctx.measure(plan, path, where, choice.prediction.throughput_fps)
         oracle = max((c for c in result.cuts if c.uplink == uplink), key=lambda c: c.measured_fps)
+        contenders = {
+            "chosen": w,
+            "oracle": Candidate((oracle.cut,), ("raw",), ("edge", "cloud")),
+            "edge-only": Candidate((), (), ("edge",)),
+            "cloud-only": Candidate((), (), ("cloud",)),
+        }
         out.append(
             ChoiceCheck(
                 uplink,
@@ -368,9 +410,33 @@ def _choices(
                 oracle.measured_fps,
                 one_tier["edge"][uplink],
                 one_tier["cloud"][uplink],
+                _side_by_side(ctx, uplink, env, contenders, rounds) if rounds > 0 else {},
             )
         )
     return out
+
+
+def _side_by_side(
+    ctx: _Ctx, uplink: str, env: Environment, contenders: Mapping[str, Candidate], rounds: int
+) -> dict[str, tuple[float, ...]]:
+    """Frames/s of each contender measured one after another, `rounds` times (the order
+    turned each round), each run on a plan of its own (fresh topics and groups)."""
+    unique = list(dict.fromkeys(contenders.values()))
+    runs: dict[Candidate, list[float]] = {c: [] for c in unique}
+    ctx.testbed.set(uplink=uplink)
+    for r in range(rounds):
+        for cand in unique[r % len(unique) :] + unique[: r % len(unique)]:
+            ctx.progress(f"side by side at {uplink}, round {r + 1}/{rounds}: {cand.describe()}")
+            plan, path = ctx.plan(cand, f"side-{uplink}")
+            where = _where_for(ctx, cand)
+            with kr.deployed(path, plan, ctx.settings, ctx.work / "state", where):
+                fig = ctx.measure(plan, path, where, predict(cand, env).throughput_fps)
+            delete_topics(ctx.settings, [plan.topics.metrics])
+            if fig.answered:
+                runs[cand].append(fig.throughput_fps)
+            else:
+                log.warning("side_by_side_run_failed", uplink=uplink, plan=cand.describe())
+    return {name: tuple(runs[c]) for name, c in contenders.items()}
 
 
 def _measured_split(result: Validation, w: Candidate, uplink: str) -> kr.RunFigures | None:

@@ -217,13 +217,22 @@ def validate_cmd(
         str,
         typer.Option(help="Only these cuts (comma-separated); the oracle is the best of them."),
     ] = "",
+    rounds: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Rounds of the choice measured side by side with the oracle, edge-only and "
+            "cloud-only, one after another (0: the sweep's figures only).",
+        ),
+    ] = 3,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the files.")] = Path(
         "validate-out"
     ),
 ) -> None:
     """The cost model against measurements: every single-tensor cut at every uplink on the
     emulated tiers (predicted vs measured stage compute and throughput), and the plan
-    `plan auto` chooses against the best cut measured, edge-only and cloud-only.
+    `plan auto` chooses against the best cut measured, edge-only and cloud-only: in the
+    sweep, then side by side (`--rounds`).
 
     Needs root and the local broker, like `bench run`.
     """
@@ -264,6 +273,7 @@ def validate_cmd(
                 batch=batch,
                 run_s=run_s,
                 only_cuts=int_list(cuts, "--cuts"),
+                rounds=rounds,
                 progress=status.update,
             )
     finally:
