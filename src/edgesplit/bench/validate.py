@@ -123,16 +123,14 @@ class ChoiceCheck:
 
     def fps(self, contender: str) -> float:
         """Median of the side-by-side rounds, or the sweep's figure without them."""
-        if self.rounds.get(contender):
-            return statistics.median(self.rounds[contender])
-        sweep = dict(
-            zip(
-                CONTENDERS,
-                (self.measured_fps, self.oracle_fps, self.edge_only_fps, self.cloud_only_fps),
-                strict=True,
-            )
-        )
-        return sweep[contender]
+        if runs := self.rounds.get(contender):
+            return statistics.median(runs)
+        return {
+            "chosen": self.measured_fps,
+            "oracle": self.oracle_fps,
+            "edge-only": self.edge_only_fps,
+            "cloud-only": self.cloud_only_fps,
+        }[contender]
 
     @property
     def of_oracle(self) -> float:
