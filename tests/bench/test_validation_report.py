@@ -82,6 +82,6 @@ def test_side_by_side_rounds_decide_the_choice_figures(tmp_path: Path) -> None:
     assert row["of_oracle"] == "0.9538" and row["of_oracle_in_sweep"] == "0.7857"
     assert row["oracle_rounds"] == "6.400;6.500;7.000"
     assert (
-        "| 5mbit | edge | cut 2 (raw) | cloud | 5.0 | 6.2 | 1 | 6.5 | 95% |"
+        r"| 5mbit | edge \| cut 2 (raw) \| cloud | 5.0 | 6.2 | 1 | 6.5 | 95% |"
         in (tmp_path / "validation.md").read_text()
     )

@@ -12,6 +12,11 @@ COMPUTE_TOLERANCE = 0.15
 THROUGHPUT_TOLERANCE = 0.20
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a plan's description has `|` in it."""
+    return text.replace("|", "\\|")
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:+.0%}"
 
@@ -197,7 +202,7 @@ def _md(v: Validation, out: Path) -> Path:
     ]
     for c in v.choices:
         lines.append(
-            f"| {c.uplink} | {c.chosen} | {c.predicted_fps:.1f} | {c.fps('chosen'):.1f} | "
+            f"| {c.uplink} | {_cell(c.chosen)} | {c.predicted_fps:.1f} | {c.fps('chosen'):.1f} | "
             f"{c.oracle_cut} | {c.fps('oracle'):.1f} | {c.of_oracle:.0%} | "
             f"{c.fps('edge-only'):.1f} | {c.fps('cloud-only'):.1f} | "
             f"{c.of_oracle_in_sweep:.0%} ({c.measured_fps:.1f} / {c.oracle_fps:.1f}) |"
