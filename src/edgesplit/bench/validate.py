@@ -62,7 +62,7 @@ log = get_logger("bench.validate")
 Progress = Callable[[str], None]
 LinkProbe = Callable[[str], float]  # uplink setting -> measured payload bits/s
 MAX_FRAMES = 5000  # per run (the real frames are cycled)
-MAX_BYTES = 96 * 2**20  # of frames per run: 600 photos of 224 x 224
+MAX_BYTES = 96 * 2**20  # of frames per run: about 670 photos of 224 x 224 x 3 bytes
 
 
 @dataclass(frozen=True)
