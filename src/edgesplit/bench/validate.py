@@ -5,8 +5,9 @@ On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the
 - prediction: every single-tensor cut is deployed as a 2-stage plan (edge | cloud) and
   measured at every uplink. Its measured stage compute (ONNX Runtime CPU time per frame
   in full micro-batches, from the stages' own metrics, over min(threads, the tier's CPUs)
-  as the profile counts it) and throughput (frames answered over
-  the run's span) are set against what the cost model predicts from the two profiles;
+  as the profile counts it) and throughput (frames/s once the pipeline is full: the
+  answers after the first micro-batch's, `kafka_runs.steady_fps`) are set against what
+  the cost model predicts from the two profiles;
 - choice: at each uplink, the plan `plan auto` chooses from the profiles and the measured
   link is deployed and measured next to the best cut measured (the oracle), edge-only and
   cloud-only: first from the sweep, then side by side (the four plans one after another,

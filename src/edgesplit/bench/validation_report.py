@@ -213,7 +213,8 @@ def _md(v: Validation, out: Path) -> Path:
         "",
         "Stage compute: ONNX Runtime CPU ms per frame in full micro-batches (stage metrics), "
         "over min(threads, the tier's CPUs) as the profile counts it. "
-        "Throughput: frames answered over the run's span. * = the run did not finish. "
+        "Throughput: frames/s once the pipeline is full (the answers after the first "
+        "micro-batch's). * = the run did not finish. "
         "Predictions are calibrated where the headline says so (profiled figures in cuts.csv).",
         "",
         "| cut | uplink | edge ms pred / meas | err | cloud ms pred / meas | err | "
