@@ -31,7 +31,10 @@ def test_paced_frames_are_stamped_when_they_are_sent(kafka: KafkaSettings, uniqu
     lag_ms = [
         m.timestamp()[1] - f.capture_us / 1000 for m, f in zip(msgs[2:], measured, strict=True)
     ]
-    assert max(abs(x) for x in lag_ms) < 20  # capture stamped just before produce
+    # Capture stamped just before produce; stamped when the previous frame went out it
+    # would be ~100 ms. A host pause (this VM's CPU steal) may delay one frame's produce.
+    assert float(np.median(np.abs(lag_ms))) < 5
+    assert max(abs(x) for x in lag_ms) < 50
     gaps = np.diff([f.capture_us for f in measured]) / 1000
     assert abs(float(np.median(gaps)) - 100) < 10  # paced at 10 frames/s
     assert {f.sensor_id for f in measured} == {"sensor-0", "sensor-1", "sensor-2"}
