@@ -333,8 +333,7 @@ def summary(run: LiveRun) -> list[str]:
                 f"(predicted {replan.figures.get('predicted_fps', 0):.1f} frames/s)"
             )
             after = [t for t, v in run.answers if v == replan.version and t > replan.at + 10]
-            if len(after) > 10:
-                rate = (len(after) - 1) / (max(after) - min(after))
+            if (rate := _rate(after)) is not None:
                 lines.append(
                     f"- v{replan.version} answered {rate:.1f} frames/s from 10 s after it was "
                     f"published (offered {run.rate_hz:g})"
@@ -342,13 +341,17 @@ def summary(run: LiveRun) -> list[str]:
             retired = [e for e in run.events if e.kind == "retired" and e.at > replan.at]
             alone = [t for t, v in run.answers if v == replan.version and retired
                      and t > retired[-1].at]  # fmt: skip
-            if len(alone) > 10:
-                rate = (len(alone) - 1) / (max(alone) - min(alone))
+            if (rate := _rate(alone)) is not None:
                 lines.append(
                     f"- v{replan.version} answered {rate:.1f} frames/s once the old version "
                     f"had retired (its own tier to itself; {len(alone)} answers)"
                 )
     return lines
+
+
+def _rate(times: Sequence[float]) -> float | None:
+    """Answers per second over their span; None for 10 or fewer."""
+    return (len(times) - 1) / (max(times) - min(times)) if len(times) > 10 else None
 
 
 def _plot(run: LiveRun, path: Path) -> Path:
