@@ -183,28 +183,68 @@ def rate_between(marks: list[tuple[float, int]], begin_s: float, end_s: float) -
 PAYLOAD_SHARE = 1448 / 1514
 
 
-def assert_near(measured: float, rate: str, tolerance: float = 0.10) -> None:
+def _steal_jiffies() -> tuple[int, int]:
+    """(stolen, all) CPU jiffies so far, from /proc/stat's first line."""
+    first = Path("/proc/stat").read_text().splitlines()[0]
+    fields = [int(x) for x in first.split()[1:9]]
+    return fields[7], sum(fields)
+
+
+def near(measured: float, rate: str, tolerance: float = 0.10) -> str | None:
+    """None if `measured` is within `tolerance` of the payload `rate` carries, else why not."""
     target = parse_rate(rate) * PAYLOAD_SHARE
     share = f"{measured / target:.3f} of the payload the set rate carries"
     print(f"uplink {rate}: measured {format_rate(measured)} ({share})")
-    assert abs(measured / target - 1) <= tolerance, f"{rate}: {format_rate(measured)}, {share}"
+    return None if abs(measured / target - 1) <= tolerance else f"{rate}: {share}"
+
+
+ATTEMPTS = 3
+
+
+def assert_rates(attempt: Callable[[], list[str | None]]) -> None:
+    """Run `attempt` (a transfer and its `near` checks) until all pass, 3 times at most.
+
+    In one CI run all three rate tests read 15-25% slow, each passing before and after,
+    quiet or with both cores busy in the guest; the likely cause is the hypervisor
+    stopping this VM's vCPUs (steal, 13% in an earlier CI run), timers included, so that
+    tbf's tokens overflow its 10 ms bucket. A host pause can only slow a transfer, and
+    only for a while; a shaping bug (no limit, the wrong unit, a queue too shallow for
+    TCP) fails every attempt alike. Each miss prints the CPU steal during its attempt.
+    """
+    failures: list[str] = []
+    for _ in range(ATTEMPTS):
+        steal_0, all_0 = _steal_jiffies()
+        missed = [why for why in attempt() if why is not None]
+        steal_1, all_1 = _steal_jiffies()
+        if not missed:
+            return
+        steal = (steal_1 - steal_0) / max(1, all_1 - all_0)
+        failures.append(f"{'; '.join(missed)} (CPU steal {steal:.0%})")
+        print(f"attempt {len(failures)} missed: {failures[-1]}")
+    pytest.fail(f"the uplink missed its rate in {ATTEMPTS} attempts: {failures}")
 
 
 def test_the_uplink_runs_at_the_set_rate(bed: Bed) -> None:
     """2.5 s of steady state: the first 0.7 s (the bucket's burst, slow start) left out."""
     state = bed.up()
     assert state.uplink_bps == 10_000_000
-    assert_near(rate_between(transfer(bed, 3.5), 0.7, 3.2), "10mbit")
+    assert_rates(lambda: [near(rate_between(transfer(bed, 3.5), 0.7, 3.2), "10mbit")])
 
 
 def test_set_changes_the_rate_of_a_running_transfer(bed: Bed) -> None:
-    """10mbit, then `set --uplink 20mbit` at 2.5 s while the same connection runs on."""
-    bed.up()
+    """10mbit, then `set --uplink 20mbit` at 3.3 s while the same connection runs on."""
     changed: list[tb.TestbedState] = []
-    marks = transfer(bed, 5.5, lambda: changed.append(bed.testbed.set(uplink="20mbit")), 2.5)
-    assert_near(rate_between(marks, 0.7, 2.4), "10mbit")
-    assert_near(rate_between(marks, 3.2, 5.2), "20mbit")
-    state = changed[0]
+
+    def attempt() -> list[str | None]:
+        bed.up()  # back to 10mbit
+        marks = transfer(bed, 6.5, lambda: changed.append(bed.testbed.set(uplink="20mbit")), 3.3)
+        return [
+            near(rate_between(marks, 0.7, 3.2), "10mbit"),
+            near(rate_between(marks, 4.0, 6.2), "20mbit"),
+        ]
+
+    assert_rates(attempt)
+    state = changed[-1]
     assert (state.uplink, state.uplink_bps, state.edge_cpu) == ("20mbit", 20_000_000, 0.5)
     assert bed.testbed.state() == state  # recorded for other shells
     qdisc = shaping.counters(state.namespace, state.veth_edge)
@@ -345,7 +385,7 @@ def test_up_clears_what_a_crashed_run_left(bed: Bed) -> None:
     probe = f"import socket; socket.create_connection(('{host}', {port}), timeout=5)"
     reach = _run(bed.testbed.wrap([sys.executable, "-c", probe]))
     assert reach.returncode == 0, reach.stderr  # the EDGE listener answers on the new pair
-    assert_near(rate_between(transfer(bed, 3.5), 0.7, 3.2), "10mbit")
+    assert_rates(lambda: [near(rate_between(transfer(bed, 3.5), 0.7, 3.2), "10mbit")])
 
 
 def test_down_leaves_nothing_behind_and_repeats(bed: Bed) -> None:
