@@ -25,6 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from edgesplit.bench import cgroups, shaping
 from edgesplit.bench import testbed as tb
 from edgesplit.bench.rates import format_rate, parse_rate
+from edgesplit.bench.steal import CpuClock, steal_since
 from edgesplit.broker import LocalBroker
 from edgesplit.config import KafkaSettings, cache_dir
 from edgesplit.kafka.admin import TopicSpec, create_topics
@@ -183,13 +184,6 @@ def rate_between(marks: list[tuple[float, int]], begin_s: float, end_s: float) -
 PAYLOAD_SHARE = 1448 / 1514
 
 
-def _steal_jiffies() -> tuple[int, int]:
-    """(stolen, all) CPU jiffies so far, from /proc/stat's first line."""
-    first = Path("/proc/stat").read_text().splitlines()[0]
-    fields = [int(x) for x in first.split()[1:9]]
-    return fields[7], sum(fields)
-
-
 def near(measured: float, rate: str, tolerance: float = 0.10) -> str | None:
     """None if `measured` is within `tolerance` of the payload `rate` carries, else why not."""
     target = parse_rate(rate) * PAYLOAD_SHARE
@@ -198,30 +192,36 @@ def near(measured: float, rate: str, tolerance: float = 0.10) -> str | None:
     return None if abs(measured / target - 1) <= tolerance else f"{rate}: {share}"
 
 
-ATTEMPTS = 3
+ATTEMPTS = 3  # that count: the hypervisor took less than CALM of the CPU meanwhile
+CALM = 0.15
+PATIENCE_S = 150.0
 
 
 def assert_rates(attempt: Callable[[], list[str | None]]) -> None:
-    """Run `attempt` (a transfer and its `near` checks) until all pass, 3 times at most.
+    """Run `attempt` (a transfer and its `near` checks) until all pass: 3 calm attempts.
 
-    In one CI run all three rate tests read 15-25% slow, each passing before and after,
-    quiet or with both cores busy in the guest; the likely cause is the hypervisor
-    stopping this VM's vCPUs (steal, 13% in an earlier CI run), timers included, so that
-    tbf's tokens overflow its 10 ms bucket. A host pause can only slow a transfer, and
-    only for a while; a shaping bug (no limit, the wrong unit, a queue too shallow for
-    TCP) fails every attempt alike. Each miss prints the CPU steal during its attempt.
+    When the hypervisor stops this VM's vCPUs (CPU steal, from /proc/stat), the link loses
+    its rate (timers fire late, and tbf's tokens overflow its 10 ms bucket meanwhile, most
+    likely): with 61-76% of the CPU stolen, a 10 Mbit/s uplink read 0.10-0.59 of its rate;
+    in one CI run all three rate tests read 15-25% slow. So an attempt during which more than CALM of the CPU was stolen does
+    not count, and another is made (for PATIENCE_S at most: then the host, not the
+    testbed, is the failure, and the message says so). A shaping bug (no limit, the wrong
+    unit, a queue too shallow for TCP) fails calm attempts alike.
     """
     failures: list[str] = []
-    for _ in range(ATTEMPTS):
-        steal_0, all_0 = _steal_jiffies()
+    calm = 0
+    deadline = time.monotonic() + PATIENCE_S
+    while calm < ATTEMPTS and time.monotonic() < deadline:
+        clock = CpuClock.now()
         missed = [why for why in attempt() if why is not None]
-        steal_1, all_1 = _steal_jiffies()
+        stolen = steal_since(clock) or 0.0
         if not missed:
             return
-        steal = (steal_1 - steal_0) / max(1, all_1 - all_0)
-        failures.append(f"{'; '.join(missed)} (CPU steal {steal:.0%})")
+        calm += stolen <= CALM
+        failures.append(f"{'; '.join(missed)} (CPU steal {stolen:.0%})")
         print(f"attempt {len(failures)} missed: {failures[-1]}")
-    pytest.fail(f"the uplink missed its rate in {ATTEMPTS} attempts: {failures}")
+    host = "" if calm else f"the host stole more than {CALM:.0%} of the CPU throughout: "
+    pytest.fail(f"{host}the uplink missed its rate in {len(failures)} attempts: {failures}")
 
 
 def test_the_uplink_runs_at_the_set_rate(bed: Bed) -> None:

@@ -45,6 +45,19 @@ def test_headline_counts_each_cut_once_for_compute_and_per_uplink_for_throughput
     assert "79% of the oracle" in lines[4]
 
 
+def test_headline_says_how_much_the_hypervisor_stole(tmp_path: Path) -> None:
+    v = _validation()
+    assert not any("steal" in line for line in validation_report.headline(v))  # unknown
+    v.cuts = [replace(c, steal=s) for c, s in zip(v.cuts, (0.01, 0.02, 0.30, 0.03), strict=True)]
+    assert validation_report.headline(v)[-1] == (
+        "CPU steal during the sweep's runs: median 2.5%, most 30%; 1/4 runs over 10% "
+        "after a second try"
+    )
+    validation_report.write(v, tmp_path)
+    assert "| stage 0 (edge) | 30% |" in (tmp_path / "validation.md").read_text()
+    assert (tmp_path / "cuts.csv").read_text().splitlines()[3].endswith(",0.3000")
+
+
 def test_write_makes_the_tables_and_the_plot(tmp_path: Path) -> None:
     written = validation_report.write(_validation(), tmp_path)
     names = {p.name for p in written}

@@ -5,12 +5,12 @@ the testbed's namespace and CPU quota; everything else runs on the host. Frames 
 host reach the edge stage over the unshaped downlink, as if the camera were attached to
 the edge device; whatever the edge sends crosses the shaped uplink.
 
-- throughput: N frames go in as fast as the producer can send them; the figure is
-  answered frames / (last result produced - first frame captured), the rate at which
-  the pipeline turned a batch of frames into answers. (Results arrive in bursts when a
-  slow link carries big producer batches, so a "steady" rate between quantiles of the
-  results would measure a burst.) A run the time budget cuts short is marked
-  incomplete: answered / time spent, a lower bound;
+- throughput: N frames go in as fast as the producer can send them; the figure is the
+  rate once the pipeline is full (`steady_fps`: the answers after the first micro-batch's
+  over the time since). (Results arrive in bursts when a slow link carries big producer
+  batches, so a "steady" rate between quantiles of the results would measure a burst.)
+  A run the time budget cuts short is marked incomplete: a lower bound. Each run reports
+  the CPU steal during it (`steal`): the hypervisor's, which slows a run from outside;
 - latency: frames paced at half that rate; capture -> result produced, steady state.
 
 Both cameras send a few warm-up frames first, acknowledged before the measured ones, so
@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesplit.bench.measure import percentiles
+from edgesplit.bench.steal import CpuClock, steal_since
 from edgesplit.config import KafkaSettings
 from edgesplit.consumers.results import Answer, ResultsSummary, read_results
 from edgesplit.kafka.admin import delete_topics
@@ -63,6 +64,7 @@ class RunFigures:
     answered: int
     throughput_fps: float
     complete: bool
+    steal: float | None = None  # the share of the host's CPU time stolen during the run
 
 
 @contextmanager
@@ -159,14 +161,15 @@ def throughput(
     seed: int,
 ) -> RunFigures:
     run_id = uuid.uuid4().hex[:8]
-    started = time.monotonic()
+    started, clock = time.monotonic(), CpuClock.now()
     camera = _produce(settings, plan, plan_path, samples, where, run_id, None, seed)
     left = budget_s - (time.monotonic() - started) + (CAMERA_START_S if camera else 0.0)
     answers = _collect(settings, plan, run_id, len(samples), max(left, 1.0))
     complete = len(answers) == len(samples)
     _finish(camera, timeout_s=30.0 if complete else 0.0)
+    stolen = steal_since(clock)
     if not answers:
-        return RunFigures(0, 0.0, False)
+        return RunFigures(0, 0.0, False, stolen)
     skip = max(s.batch.max_size for s in plan.stages)
     fps = steady_fps(
         sorted(a.produced_us for a in answers),
@@ -174,7 +177,7 @@ def throughput(
         None if complete else now_us(),
         skip,
     )
-    return RunFigures(len(answers), fps, complete)
+    return RunFigures(len(answers), fps, complete, stolen)
 
 
 def steady_fps(

@@ -25,6 +25,7 @@ micro-batches), so that slow cuts at slow uplinks still finish instead of hittin
 
 from __future__ import annotations
 
+import functools
 import itertools
 import statistics
 import tempfile
@@ -64,6 +65,9 @@ Progress = Callable[[str], None]
 LinkProbe = Callable[[str], float]  # uplink setting -> measured payload bits/s
 MAX_FRAMES = 5000  # per run (the real frames are cycled)
 MAX_BYTES = 96 * 2**20  # of frames per run: about 670 photos of 224 x 224 x 3 bytes
+# A run during which the hypervisor stole more of the CPU than this is measured once more,
+# and the run with less steal kept: steal slows a run from outside the VM.
+MAX_STEAL = 0.10
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class CutCheck:
     # the profiles' own prediction, where `predicted_*` are calibrated (see `calibrate`)
     profiled_fps: float | None = None
     profiled_ms: tuple[float, float] | None = None
+    steal: float | None = None  # of the host's CPU during the run (`kafka_runs.RunFigures`)
 
     @property
     def fps_error(self) -> float:
@@ -197,12 +202,25 @@ class _Ctx:
         return plan, path
 
     def measure(self, plan: Plan, path: Path, where: kr.Where, fps: float) -> kr.RunFigures:
-        """Throughput of about `run_s` seconds of frames, as many as predicted for that."""
+        """Throughput of about `run_s` seconds of frames, as many as predicted for that;
+        measured once more if the hypervisor stole more than MAX_STEAL of the CPU."""
         most = min(MAX_FRAMES, MAX_BYTES // self.profiles["edge"].frame_bytes)
         count = int(min(most, max(2 * self.batch, fps * self.run_s)))
         frames = list(itertools.islice(itertools.cycle(self.frames), count))
         budget = min(max(3 * count / max(fps, 1e-3), 10.0), 120.0)
-        return kr.throughput(self.settings, plan, path, frames, where, budget_s=budget, seed=0)
+        run = functools.partial(
+            kr.throughput, self.settings, plan, path, frames, where, budget_s=budget, seed=0
+        )
+        return less_stolen(run(), run)
+
+
+def less_stolen(fig: kr.RunFigures, again: Callable[[], kr.RunFigures]) -> kr.RunFigures:
+    """`fig`, or where the hypervisor stole more than MAX_STEAL of the CPU during it, the
+    less stolen of it and a second run (a finished run before one that did not)."""
+    if not fig.complete or fig.steal is None or fig.steal <= MAX_STEAL:
+        return fig
+    log.info("run_stolen", steal=round(fig.steal, 3), fps=round(fig.throughput_fps, 2))
+    return min((fig, again()), key=lambda f: (not f.complete, f.steal or 0.0))
 
 
 def validate(
@@ -302,6 +320,7 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
             pred.bottleneck,
             (pred.compute_ms[0], pred.compute_ms[1]),
             (measured.get(0), measured.get(1)),
+            steal=fig.steal,
         )
         for uplink, pred, fig in runs
     ]
@@ -444,7 +463,7 @@ def _measured_split(result: Validation, w: Candidate, uplink: str) -> kr.RunFigu
         return None
     for c in result.cuts:
         if c.cut == w.cuts[0] and c.uplink == uplink:
-            return kr.RunFigures(c.frames, c.measured_fps, c.complete)
+            return kr.RunFigures(c.frames, c.measured_fps, c.complete, c.steal)
     return None
 
 

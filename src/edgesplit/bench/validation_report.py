@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgesplit.bench.validate import CONTENDERS, ChoiceCheck, CutCheck, Validation
+from edgesplit.bench.validate import CONTENDERS, MAX_STEAL, ChoiceCheck, CutCheck, Validation
 
 COMPUTE_TOLERANCE = 0.15
 THROUGHPUT_TOLERANCE = 0.20
@@ -59,7 +60,23 @@ def headline(v: Validation) -> list[str]:
             line += f"; profiles alone {raw}/{n}"
         lines.append(line)
     lines += [_choice_line(ch) for ch in v.choices]
+    if stolen := _steal_line(v.cuts):
+        lines.append(stolen)
     return lines
+
+
+def _steal_line(cuts: Sequence[CutCheck]) -> str | None:
+    """How much the hypervisor took from the sweep's runs (the less stolen of two kept
+    where the first lost more than MAX_STEAL)."""
+    steal = sorted(c.steal for c in cuts if c.steal is not None)
+    if not steal:
+        return None
+    over = sum(s > MAX_STEAL for s in steal)
+    return (
+        f"CPU steal during the sweep's runs: median {statistics.median(steal):.1%}, "
+        f"most {steal[-1]:.0%}; {over}/{len(steal)} runs over {MAX_STEAL:.0%} "
+        "after a second try"
+    )
 
 
 def _choice_line(ch: ChoiceCheck) -> str:
@@ -71,8 +88,9 @@ def _choice_line(ch: ChoiceCheck) -> str:
     if not ch.rounds:
         return line
     n = len(ch.rounds["chosen"])
+    rounds = f"{n} rounds" if n > 1 else "1 round"
     return (
-        f"{line} (side by side, median of {n} rounds; in the sweep {ch.measured_fps:.1f} = "
+        f"{line} (side by side, median of {rounds}; in the sweep {ch.measured_fps:.1f} = "
         f"{ch.of_oracle_in_sweep:.0%} of {ch.oracle_fps:.1f})"
     )
 
@@ -113,6 +131,7 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                 "profiled_fps",
                 "edge_profiled_ms",
                 "cloud_profiled_ms",
+                "steal",
             ]
         )
         for c in v.cuts:
@@ -134,6 +153,7 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                     "" if c.profiled_fps is None else f"{c.profiled_fps:.3f}",
                     "" if c.profiled_ms is None else f"{c.profiled_ms[0]:.3f}",
                     "" if c.profiled_ms is None else f"{c.profiled_ms[1]:.3f}",
+                    "" if c.steal is None else f"{c.steal:.4f}",
                 ]
             )
     return path
@@ -214,12 +234,13 @@ def _md(v: Validation, out: Path) -> Path:
         "Stage compute: ONNX Runtime CPU ms per frame in full micro-batches (stage metrics), "
         "over min(threads, the tier's CPUs) as the profile counts it. "
         "Throughput: frames/s once the pipeline is full (the answers after the first "
-        "micro-batch's). * = the run did not finish. "
+        "micro-batch's). * = the run did not finish. Steal: the share of the host's CPU "
+        "the hypervisor took during the run. "
         "Predictions are calibrated where the headline says so (profiled figures in cuts.csv).",
         "",
         "| cut | uplink | edge ms pred / meas | err | cloud ms pred / meas | err | "
-        "fps pred / meas | err | limited by (predicted) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "fps pred / meas | err | limited by (predicted) | steal |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cc in v.cuts:
         me, mc = cc.measured_ms
@@ -228,7 +249,8 @@ def _md(v: Validation, out: Path) -> Path:
             f"{'-' if me is None else f'{me:.2f}'} | {_pct(cc.ms_error(0))} | "
             f"{cc.predicted_ms[1]:.2f} / {'-' if mc is None else f'{mc:.2f}'} | "
             f"{_pct(cc.ms_error(1))} | {cc.predicted_fps:.1f} / {cc.measured_fps:.1f}"
-            f"{'' if cc.complete else '*'} | {_pct(cc.fps_error)} | {cc.bottleneck} |"
+            f"{'' if cc.complete else '*'} | {_pct(cc.fps_error)} | {cc.bottleneck} | "
+            f"{'-' if cc.steal is None else f'{cc.steal:.0%}'} |"
         )
     path = out / "validation.md"
     path.write_text("\n".join(lines) + "\n")

@@ -232,7 +232,8 @@ def validate_cmd(
     """The cost model against measurements: every single-tensor cut at every uplink on the
     emulated tiers (predicted vs measured stage compute and throughput), and the plan
     `plan auto` chooses against the best cut measured, edge-only and cloud-only: in the
-    sweep, then side by side (`--rounds`).
+    sweep, then side by side (`--rounds`). A run during which the hypervisor stole more
+    than 10% of the CPU (a shared VM's CPU steal) is measured once more.
 
     Needs root and the local broker, like `bench run`.
     """

@@ -1,0 +1,64 @@
+"""CPU steal from /proc/stat, and a validation run measured again when much was stolen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgesplit.bench import steal
+from edgesplit.bench.kafka_runs import RunFigures
+from edgesplit.bench.validate import MAX_STEAL, less_stolen
+
+
+def _stat(path: Path, steal_jiffies: int, idle: int) -> None:
+    # cpu  user nice system idle iowait irq softirq steal guest guest_nice
+    path.write_text(f"cpu  100 0 50 {idle} 0 0 0 {steal_jiffies} 0 0\ncpu0 1 2 3\n")
+
+
+def test_the_share_stolen_between_two_readings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stat = tmp_path / "stat"
+    monkeypatch.setattr(steal, "PROC_STAT", stat)
+    _stat(stat, 10, 840)
+    before = steal.CpuClock.now()
+    assert before == steal.CpuClock(steal=10, total=1000)
+    _stat(stat, 35, 915)  # 100 more jiffies, 25 of them stolen
+    assert steal.steal_since(before) == pytest.approx(0.25)
+    assert steal.steal_since(steal.CpuClock.now()) is None  # no time went by
+    assert steal.steal_since(None) is None
+
+
+def test_no_proc_stat_no_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(steal, "PROC_STAT", tmp_path / "absent")
+    assert steal.CpuClock.now() is None
+    short = tmp_path / "short"
+    short.write_text("cpu  1 2 3 4\n")  # a kernel without the steal column
+    monkeypatch.setattr(steal, "PROC_STAT", short)
+    assert steal.CpuClock.now() is None
+
+
+def test_this_machine_has_a_steal_column() -> None:
+    assert steal.CpuClock.now() is not None  # CI runs on Linux: the figure is never missing
+
+
+def _never() -> RunFigures:
+    raise AssertionError("measured again")
+
+
+def test_a_run_the_hypervisor_slowed_is_measured_once_more() -> None:
+    calm = RunFigures(100, 20.0, True, 0.01)
+    assert less_stolen(calm, _never) is calm
+    unknown = RunFigures(100, 20.0, True, None)
+    assert less_stolen(unknown, _never) is unknown
+    cut_short = RunFigures(40, 8.0, False, 0.5)  # frames still in flight: redeploy instead
+    assert less_stolen(cut_short, _never) is cut_short
+
+    stolen = RunFigures(100, 15.0, True, MAX_STEAL + 0.2)
+    second = RunFigures(100, 20.0, True, 0.02)
+    assert less_stolen(stolen, lambda: second) is second
+    worse = RunFigures(100, 12.0, True, MAX_STEAL + 0.3)
+    assert less_stolen(stolen, lambda: worse) is stolen  # the less stolen, not the faster
+    unfinished = RunFigures(50, 10.0, False, 0.0)
+    assert less_stolen(stolen, lambda: unfinished) is stolen  # a finished run first
