@@ -1,7 +1,7 @@
 """CPU steal: time this VM's vCPUs wanted to run while the hypervisor ran something else.
 
-On a shared VM it comes in bursts: on the project's CI machine, from 2% to 53% of the CPU
-in 10 s windows a minute apart. Inside the guest nothing shows it but /proc/stat: the
+On a shared VM it comes in bursts: on the project's CI machine, from 2% to 76% of the CPU
+over a few seconds, minutes apart. Inside the guest nothing shows it but /proc/stat: the
 clock runs on, timers fire late, a run answers fewer frames per second and a CPU-bound
 stage looks slower than its profile. Benchmarks read it around each run and report it.
 """
