@@ -24,3 +24,18 @@ def test_answers_in_micro_batches_give_the_batch_rate() -> None:
 def test_an_unfinished_run_counts_up_to_now_and_a_short_one_from_the_first_capture() -> None:
     assert abs(steady_fps([1 * S, 2 * S, 3 * S], 0, 5 * S, skip=2) - 1 / 3) < 1e-9  # 1 in 3 s
     assert steady_fps([2 * S, 2 * S], 0, None, skip=4) == 1.0  # 2 frames in 2 s
+
+
+def test_answers_a_slow_link_delivers_in_bursts_count_from_a_burst() -> None:
+    # 9 frames, 3 records a producer request over a link carrying one request every 1.5 s:
+    # bursts of 3 answers (stamped within a ms) at 2, 3.5 and 5 s: 2 frames/s. The 4th
+    # answer opens the second burst; the rest of that burst is not "after" it.
+    produced = [int((2 + 1.5 * b) * S) + i * 1000 for b in range(3) for i in range(3)]
+    assert abs(steady_fps(produced, 0, None, skip=4) - 2.0) < 0.01
+    assert (len(produced) - 4) / ((produced[-1] - produced[3]) / S) > 3.3  # counted with it
+
+
+def test_a_stream_without_gaps_counts_from_the_micro_batch() -> None:
+    # 2,000 frames/s, an answer every 0.5 ms (whole-ms stamps): no burst to wait out.
+    produced = [S + (i // 2) * 1000 for i in range(400)]
+    assert abs(steady_fps(produced, 0, None, skip=4) - 2000) < 2000 * 0.02

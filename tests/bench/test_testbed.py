@@ -203,10 +203,11 @@ def assert_rates(attempt: Callable[[], list[str | None]]) -> None:
     When the hypervisor stops this VM's vCPUs (CPU steal, from /proc/stat), the link loses
     its rate (timers fire late, and tbf's tokens overflow its 10 ms bucket meanwhile, most
     likely): with 61-76% of the CPU stolen, a 10 Mbit/s uplink read 0.10-0.59 of its rate;
-    in one CI run all three rate tests read 15-25% slow. So an attempt during which more than CALM of the CPU was stolen does
-    not count, and another is made (for PATIENCE_S at most: then the host, not the
-    testbed, is the failure, and the message says so). A shaping bug (no limit, the wrong
-    unit, a queue too shallow for TCP) fails calm attempts alike.
+    in one CI run all three rate tests read 15-25% slow. So an attempt during which more
+    than CALM of the CPU was stolen does not count, and another is made (for PATIENCE_S
+    at most: then the host, not the testbed, is the failure, and the message says so). A
+    shaping bug (no limit, the wrong unit, a queue too shallow for TCP) fails calm
+    attempts alike.
     """
     failures: list[str] = []
     calm = 0
