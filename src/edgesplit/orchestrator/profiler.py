@@ -9,10 +9,12 @@ Every figure the cost model uses is measured here, on the tier it describes:
   (min(threads, the tier's CPU quota)): under a CFS quota, wall time per run is
   bimodal (a run throttled or not), its CPU time is not, and the average wall time of a
   stage that keeps the tier busy is CPU time / quota. The whole model likewise, timed
-  every WHOLE_EVERY cuts (the median kept), and a cut whose prefix + suffix
-  strays from it by more than STRAY timed a second time. On a shared machine CPU time
-  still moves by 10-30% with the neighbours' load, so the cut figures are then made
-  consistent with the graph (monotone: a later cut's prefix is never faster);
+  every WHOLE_EVERY cuts (the median kept); each cut's figures are scaled by the whole
+  model's median over its timing when the cut was timed (drift: the host's speed moves
+  during a profile), and a cut whose prefix + suffix strays from it by more than STRAY
+  is timed a second time. On a shared machine CPU time still moves by 10-30% with the
+  neighbours' load, so the cut figures are then made consistent with the graph
+  (monotone: a later cut's prefix is never faster);
 - nodes: ONNX Runtime's own profiler over the whole model at batch 1, with FLOPs;
 - bytes, codec: the real codec on real activations (wirecost);
 - accuracy: top-1 agreement of lossy encodings (agreement; cached, tier-independent);
@@ -45,6 +47,7 @@ from edgesplit.errors import ConfigError
 from edgesplit.log import get_logger
 from edgesplit.orchestrator.agreement import agreement_table
 from edgesplit.orchestrator.builder import spec
+from edgesplit.orchestrator.drift import corrected, drift_factors
 from edgesplit.orchestrator.flops import GraphCosts
 from edgesplit.orchestrator.graph import Cut, ModelGraph, StageGraph
 from edgesplit.orchestrator.inputs import model_frames
@@ -59,7 +62,7 @@ Array = np.ndarray[Any, Any]
 Progress = Callable[[int, int, str], None]  # (done, total, what is being measured)
 NODE_BATCH = 1
 MIN_REP_MS = 5.0  # a timed repetition loops over runs for at least this long
-WHOLE_EVERY = 16  # cuts timed between two timings of the whole model
+WHOLE_EVERY = 8  # cuts timed between two timings of the whole model
 STRAY = 0.4  # a cut whose prefix + suffix is this far off the whole model is timed again
 _MIN_PROBE, _MAX_PROBE = 16 * 1024, 1024 * 1024
 log = get_logger("orchestrator.profiler")
@@ -99,7 +102,7 @@ def profile_model(
     def whole_sample() -> dict[int, float]:
         return {b: time_ms(whole, _head(feed, b), reps, warmup, parallel) for b in sizes}
 
-    samples = [whole_sample()]
+    samples, sampled_at = [whole_sample()], [0.0]  # moments: cuts timed so far
     agreement: dict[int, dict[str, float]] = {}
     if agreement_frames > 0:
         agreement = agreement_table(
@@ -116,16 +119,24 @@ def profile_model(
         cut_costs.append(measure(cut))
         if (done + 1) % WHOLE_EVERY == 0 or done + 1 == len(singles):
             samples.append(whole_sample())
+            sampled_at.append(done + 1.0)
         if progress is not None:
             progress(done + 1, len(singles), f"timing cut {cut.index}")
     # The whole model is timed throughout, and its median kept: the statistic each cut's
     # figure is (its fastest would sit below every cut's prefix + suffix on a host whose
-    # speed drifts). A cut whose prefix + suffix strays far from it is timed again,
-    # keeping the faster figures: other work only ever slows a run down.
+    # speed drifts). Each cut's figures are scaled to that median by the whole model's
+    # timing when the cut was timed (`drift`). A cut whose prefix + suffix still strays
+    # far from it is timed again, keeping the faster figures: other work only ever slows
+    # a run down.
     whole_ms = {b: statistics.median(sample[b] for sample in samples) for b in sizes}
+    cut_costs = [
+        corrected(cost, drift_factors(sampled_at, samples, i + 0.5))
+        for i, cost in enumerate(cut_costs)
+    ]
+    now = drift_factors(sampled_at, samples, sampled_at[-1])
     for i, (cut, cost) in enumerate(zip(singles, cut_costs, strict=True)):
         if _strays(cost, whole_ms):
-            cut_costs[i] = _faster(cost, measure(cut))
+            cut_costs[i] = _faster(cost, corrected(measure(cut), now))
             log.info("cut_retimed", cut=cut.index)
     cut_costs = monotone_cuts(cut_costs)
     link = transport = None
