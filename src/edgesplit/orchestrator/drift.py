@@ -2,11 +2,12 @@
 
 On a shared VM the CPU's speed drifts by 20-35% over minutes. The profiler times the whole
 model before the first cut and after every WHOLE_EVERY cuts; a cut timed while the host ran
-slow shows it in its figures, and nothing but the whole model's timings around it says so.
-MobileNetV2's edge profile had a prefix at cut 100 costing more than the whole model and a
-7 ms climb from cut 48 to 65 that measured stages showed as 0.4 ms. So each cut's figures
-are scaled, per batch size, by the whole model's median over the run divided by its timing
-at the moment the cut was timed (interpolated between the timings before and after it).
+slow shows it in its figures, and nothing but the whole model's timings around it says so
+(an old MobileNetV2 edge profile had its prefix at cut 100 cost more than the whole model).
+So each cut's figures are scaled, per batch size, by the whole model's median over the run
+divided by its timing at the moment the cut was timed (interpolated between the timings
+before and after it). This does not remove a gap that stays put: MobileNetV2's prefix at
+cut 65 profiles about 35% above what a stage measures for it, in profiles days apart.
 """
 
 from __future__ import annotations
