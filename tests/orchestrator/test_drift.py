@@ -1,4 +1,5 @@
-"""A profile's cut timings corrected for the host's speed drifting while they were taken."""
+"""A profile's cut timings corrected for the host's speed drifting while they were taken, and
+the median of each cut's passes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 
 from edgesplit.orchestrator.drift import corrected, drift_factors
 from edgesplit.orchestrator.profile import CutCost
+from edgesplit.orchestrator.profiler import median_of
 
 
 def test_a_cut_timed_while_the_host_ran_slow_is_scaled_back() -> None:
@@ -28,3 +30,16 @@ def test_a_steady_host_changes_nothing(times: list[float], at: float) -> None:
     steady = [{1: times[0], 4: 4 * times[0]}] * len(times)
     factors = drift_factors([float(i) for i in range(len(times))], steady, at)
     assert factors == {1: pytest.approx(1.0), 4: pytest.approx(1.0)}
+
+
+def test_a_burst_during_one_pass_does_not_move_a_cuts_figure() -> None:
+    def timed(prefix: float, suffix: float) -> CutCost:
+        return CutCost(
+            index=3, tensor="t", bytes_per_frame=4, prefix_ms={1: prefix, 4: 4 * prefix},
+            suffix_ms={1: suffix, 4: 4 * suffix},
+        )  # fmt: skip
+
+    figure = median_of([timed(5.0, 7.0), timed(9.0, 12.0), timed(5.2, 6.8)])  # pass 2: a burst
+    assert figure.prefix_ms == {1: 5.2, 4: 20.8}
+    assert figure.suffix_ms == {1: 7.0, 4: 28.0}
+    assert figure.index == 3 and figure.tensor == "t"

@@ -68,8 +68,18 @@ def run(
         ),
     ] = False,
     batch_sizes: Annotated[str, typer.Option(help="Batch sizes to time, comma-separated.")] = "1,4",
-    reps: Annotated[int, typer.Option(min=1, help="Timed runs per figure (median).")] = 7,
-    warmup: Annotated[int, typer.Option(min=0, help="Untimed runs before them.")] = 2,
+    reps: Annotated[
+        int, typer.Option(min=1, help="Timed runs per figure (median), split over the passes.")
+    ] = 7,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed runs before each pass's.")] = 2,
+    passes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Passes over the cuts, each cut's figure the median of its passes: a burst "
+            "of the neighbours' load slows one pass, not the figure.",
+        ),
+    ] = 3,
     threads: Annotated[
         int, typer.Option(min=1, help="ONNX Runtime threads, as the stages will run.")
     ] = 1,
@@ -107,7 +117,7 @@ def run(
     if testbed:
         inner = [
             "--tier", tier, "--batch-sizes", ",".join(map(str, sizes)), "--reps", str(reps),
-            "--warmup", str(warmup), "--threads", str(threads),
+            "--warmup", str(warmup), "--passes", str(passes), "--threads", str(threads),
             "--agreement-frames", str(agreement_frames), "--out", str(target.resolve()),
             *(["--no-link"] if no_link else []), *(["--no-publish"] if no_publish else []),
         ]  # fmt: skip
@@ -122,7 +132,7 @@ def run(
 
         profile = profile_model(
             name, onnx_path, tier, batch_sizes=sizes, reps=reps, warmup=warmup,
-            threads=threads, agreement_frames=agreement_frames,
+            passes=passes, threads=threads, agreement_frames=agreement_frames,
             settings=None if no_link else settings, progress=report,
         )  # fmt: skip
     save_profile(profile, target)

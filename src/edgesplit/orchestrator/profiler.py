@@ -4,15 +4,17 @@ Every figure the cost model uses is measured here, on the tier it describes:
 
 - compute: each single-tensor cut's prefix and suffix, extracted as a stage extracts
   them and run by the stage's own Executor (same threads, same graph optimisation), on
-  real frames, at each batch size (median of `reps` after `warmup`, ms per batch). The
-  process's CPU time is what is timed, then spread over the CPUs the runs can use
+  real frames, at each batch size (median of `reps` after `warmup`, ms per batch). Each
+  run starts with the core's caches cold, as a stage's does (coldcache). The process's
+  CPU time is what is timed, then spread over the CPUs the runs can use
   (min(threads, the tier's CPU quota)): under a CFS quota, wall time per run is
   bimodal (a run throttled or not), its CPU time is not, and the average wall time of a
-  stage that keeps the tier busy is CPU time / quota. The whole model likewise, timed
-  every WHOLE_EVERY cuts (the median kept); each cut's figures are scaled by the whole
-  model's median over its timing when the cut was timed (drift: the host's speed moves
-  during a profile), and a cut whose prefix + suffix strays from it by more than STRAY
-  is timed a second time. On a shared machine CPU time still moves by 10-30% with the
+  stage that keeps the tier busy is CPU time / quota. The cuts are timed in PASSES
+  passes, each cut's figure the median of its passes, and the whole model every
+  WHOLE_EVERY cuts throughout (its median kept); each timing is scaled by the whole
+  model's median over its timing when the timing was taken (drift: the host's speed
+  moves during a profile), and a cut whose prefix + suffix strays from it by more than
+  STRAY is timed once more. On a shared machine CPU time still moves by 10-30% with the
   neighbours' load, so the cut figures are then made consistent with the graph
   (monotone: a later cut's prefix is never faster);
 - nodes: ONNX Runtime's own profiler over the whole model at batch 1, with FLOPs;
@@ -34,6 +36,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,7 @@ from edgesplit.errors import ConfigError
 from edgesplit.log import get_logger
 from edgesplit.orchestrator.agreement import agreement_table
 from edgesplit.orchestrator.builder import spec
+from edgesplit.orchestrator.coldcache import Evictor
 from edgesplit.orchestrator.drift import corrected, drift_factors
 from edgesplit.orchestrator.flops import GraphCosts
 from edgesplit.orchestrator.graph import Cut, ModelGraph, StageGraph
@@ -63,6 +67,7 @@ Progress = Callable[[int, int, str], None]  # (done, total, what is being measur
 NODE_BATCH = 1
 MIN_REP_MS = 5.0  # a timed repetition loops over runs for at least this long
 WHOLE_EVERY = 8  # cuts timed between two timings of the whole model
+PASSES = 3  # passes over the cuts: each cut's figure is the median of its passes
 STRAY = 0.4  # a cut whose prefix + suffix is this far off the whole model is timed again
 _MIN_PROBE, _MAX_PROBE = 16 * 1024, 1024 * 1024
 log = get_logger("orchestrator.profiler")
@@ -82,11 +87,12 @@ def profile_model(
     settings: KafkaSettings | None = None,
     progress: Progress | None = None,
     cache: Path | None = None,
+    passes: int = PASSES,
 ) -> TierProfile:
     """Profile `onnx_path` on this machine as tier `tier` (see the module's docstring)."""
     sizes = tuple(sorted(set(batch_sizes)))
-    if not sizes or sizes[0] < 1 or reps < 1 or warmup < 0 or threads < 1:
-        raise ConfigError("batch sizes, reps and threads must be >= 1, warmup >= 0")
+    if not sizes or sizes[0] < 1 or min(reps, threads, passes) < 1 or warmup < 0:
+        raise ConfigError("batch sizes, reps, passes and threads must be >= 1, warmup >= 0")
     cache = cache or cache_dir()
     cpus = cpus if cpus is not None else cpu_quota()
     parallel = min(float(threads), cpus)
@@ -98,9 +104,10 @@ def profile_model(
     frames = model_frames(info, max(sizes), cache=cache)
     feed = {info.name: frames}
     whole = Executor(onnx_path, [spec(info)], [spec(t) for t in graph.outputs], threads=threads)
+    timing = _Timing(sizes, math.ceil(reps / passes), warmup, threads, parallel, Evictor())
 
     def whole_sample() -> dict[int, float]:
-        return {b: time_ms(whole, _head(feed, b), reps, warmup, parallel) for b in sizes}
+        return {b: timing.ms(whole, _head(feed, b)) for b in sizes}
 
     samples, sampled_at = [whole_sample()], [0.0]  # moments: cuts timed so far
     agreement: dict[int, dict[str, float]] = {}
@@ -112,27 +119,32 @@ def profile_model(
     singles = [c for c in graph.cuts() if c.single]
 
     def measure(cut: Cut) -> CutCost:
-        return _cut_cost(graph, costs, cut, feed, sizes, reps, warmup, threads, parallel, agreement)
+        return _cut_cost(graph, costs, cut, feed, timing, agreement)
 
-    cut_costs = []
-    for done, cut in enumerate(singles):
-        cut_costs.append(measure(cut))
-        if (done + 1) % WHOLE_EVERY == 0 or done + 1 == len(singles):
+    # Each cut is timed in `passes` passes over all the cuts, a pass apart, and the whole
+    # model every WHOLE_EVERY cuts throughout, its median kept: the statistic each cut's
+    # figure is (its fastest would sit below every cut's prefix + suffix on a host whose
+    # speed drifts). Each timing is scaled to that median by the whole model's timing
+    # when it was taken (`drift`), and a cut's figure is the median of its passes: a
+    # neighbour's burst of load slows one pass, not the figure.
+    timed: list[list[tuple[float, CutCost]]] = [[] for _ in singles]
+    total = passes * len(singles)
+    for done in range(total):
+        i = done % len(singles)
+        timed[i].append((done + 0.5, measure(singles[i])))
+        if (done + 1) % WHOLE_EVERY == 0 or done + 1 == total:
             samples.append(whole_sample())
             sampled_at.append(done + 1.0)
         if progress is not None:
-            progress(done + 1, len(singles), f"timing cut {cut.index}")
-    # The whole model is timed throughout, and its median kept: the statistic each cut's
-    # figure is (its fastest would sit below every cut's prefix + suffix on a host whose
-    # speed drifts). Each cut's figures are scaled to that median by the whole model's
-    # timing when the cut was timed (`drift`). A cut whose prefix + suffix still strays
-    # far from it is timed again, keeping the faster figures: other work only ever slows
-    # a run down.
+            pass_no = f" (pass {done // len(singles) + 1} of {passes})" if passes > 1 else ""
+            progress(done + 1, total, f"timing cut {singles[i].index}{pass_no}")
     whole_ms = {b: statistics.median(sample[b] for sample in samples) for b in sizes}
     cut_costs = [
-        corrected(cost, drift_factors(sampled_at, samples, i + 0.5))
-        for i, cost in enumerate(cut_costs)
+        median_of([corrected(cost, drift_factors(sampled_at, samples, at)) for at, cost in runs])
+        for runs in timed
     ]
+    # A cut whose prefix + suffix still strays far from the whole model is timed again,
+    # keeping the faster figures: other work only ever slows a run down.
     now = drift_factors(sampled_at, samples, sampled_at[-1])
     for i, (cut, cost) in enumerate(zip(singles, cut_costs, strict=True)):
         if _strays(cost, whole_ms):
@@ -191,27 +203,33 @@ def _head(feeds: dict[str, Array], n: int) -> dict[str, Array]:
 
 
 def time_ms(
-    ex: Executor, feeds: dict[str, Array], reps: int, warmup: int, parallel: float = 1.0
+    ex: Executor,
+    feeds: dict[str, Array],
+    reps: int,
+    warmup: int,
+    parallel: float = 1.0,
+    evict: Callable[[], None] | None = None,
 ) -> float:
     """Median ms per run over `reps` repetitions, after `warmup` runs (at least one): the
-    process's CPU time per run spread over `parallel` CPUs.
+    process's CPU time per run spread over `parallel` CPUs, each run started after `evict`
+    (a stage's run starts with the core's caches cold: coldcache).
 
-    A repetition of a fast model loops over enough runs to last MIN_REP_MS of CPU, so that
+    A repetition of a fast model adds up enough runs to last MIN_REP_MS of CPU, so that
     the clock's granularity cannot move a sub-millisecond figure by half.
     """
-    fastest = float("inf")
-    for _ in range(max(warmup, 1)):
+
+    def run() -> float:
+        if evict is not None:
+            evict()
         start = time.process_time()
         ex.run(feeds)
-        fastest = min(fastest, time.process_time() - start)
+        return time.process_time() - start
+
+    fastest = min(run() for _ in range(max(warmup, 1)))
     loops = max(1, math.ceil(MIN_REP_MS / 1000 / max(fastest, 1e-6)))
-    times = []
-    for _ in range(reps):
-        start = time.process_time()
-        for _ in range(loops):
-            ex.run(feeds)
-        times.append((time.process_time() - start) * 1000 / loops / parallel)
-    return statistics.median(times)
+    return statistics.median(
+        sum(run() for _ in range(loops)) * 1000 / loops / parallel for _ in range(reps)
+    )
 
 
 def cpu_share(
@@ -239,30 +257,51 @@ def executor(stage: StageGraph, threads: int) -> Executor:
     )
 
 
+@dataclass(frozen=True)
+class _Timing:
+    """How each figure is timed: batch sizes, repetitions and warm-up runs (`time_ms`)."""
+
+    sizes: tuple[int, ...]
+    reps: int
+    warmup: int
+    threads: int
+    parallel: float
+    evict: Callable[[], None]
+
+    def ms(self, ex: Executor, feeds: dict[str, Array]) -> float:
+        return time_ms(ex, feeds, self.reps, self.warmup, self.parallel, self.evict)
+
+
+def median_of(runs: Sequence[CutCost]) -> CutCost:
+    """One cut's figures: the median of its timings, per batch size."""
+
+    def med(pick: Callable[[CutCost], dict[int, float]]) -> dict[int, float]:
+        return {b: statistics.median(pick(r)[b] for r in runs) for b in pick(runs[0])}
+
+    return runs[0].model_copy(
+        update={"prefix_ms": med(lambda r: r.prefix_ms), "suffix_ms": med(lambda r: r.suffix_ms)}
+    )
+
+
 def _cut_cost(
     graph: ModelGraph,
     costs: GraphCosts,
     cut: Cut,
     feed: dict[str, Array],
-    sizes: tuple[int, ...],
-    reps: int,
-    warmup: int,
-    threads: int,
-    parallel: float,
+    timing: _Timing,
     agreement: dict[int, dict[str, float]],
 ) -> CutCost:
     first, second = graph.split([cut])
-    prefix, suffix = executor(first, threads), executor(second, threads)
+    prefix, suffix = executor(first, timing.threads), executor(second, timing.threads)
     prefix_ms, suffix_ms = {}, {}
     activations: dict[str, Array] = {}
-    for b in sizes:
+    for b in timing.sizes:
         part = _head(feed, b)
-        prefix_ms[b] = time_ms(prefix, part, reps, warmup, parallel)
+        prefix_ms[b] = timing.ms(prefix, part)
         activations = prefix.run(part)
-        suffix_ms[b] = time_ms(suffix, {t.name: activations[t.name] for t in second.inputs},
-                               reps, warmup, parallel)  # fmt: skip
+        suffix_ms[b] = timing.ms(suffix, {t.name: activations[t.name] for t in second.inputs})
     tensor = cut.tensors[0]
-    big = sizes[-1]
+    big = timing.sizes[-1]
     return CutCost(
         index=cut.index,
         tensor=tensor.name,
