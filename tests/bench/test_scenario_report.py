@@ -42,13 +42,17 @@ def test_report_tables_ratios_and_plots(tmp_path: Path) -> None:
         Measurement("unsplit", "", None, 200, 900.0, 1.0, 2.0, 0.0),
         Measurement("split", "20mbit", 3, 200, 300.0, None, None, 4200.0),
         Measurement("split", "20mbit", 9, 120, 100.0, None, None, 1100.0, complete=False),
-        Measurement("oracle", "20mbit", 3, 200, 300.0, 20.0, 40.0, 4200.0),
-        Measurement("rpc", "20mbit", 3, 200, 400.0, 10.0, 15.0, 4100.0),
+        Measurement("oracle", "20mbit", 3, 200, 300.0, 20.0, 40.0, 4200.0, steal=0.31),
+        Measurement("rpc", "20mbit", 3, 200, 400.0, 10.0, 15.0, 4100.0, steal=0.02),
     ]
     assert ratios(run, "20mbit") == (0.75, 2.0)
     written = write(run)
     summary = (tmp_path / "summary.md").read_text()
-    assert "| oracle | 3 | 300.0 | 20.0 | 40.0 | 4.1 |" in summary
+    assert "| oracle | 3 | 300.0 | 20.0 | 40.0 | 4.1 | 31% |" in summary
+    assert "| unsplit |  | 900.0 | 1.0 | 2.0 | 0.0 | - |" in summary  # steal not known
+    # a run that lost a third of the CPU to the hypervisor reads slow: the reader is told
+    steal = "CPU steal during the throughput runs: median 16.5%, most 31%; 1/2 runs over 10%"
+    assert steal in summary
     assert "throughput 0.75x, p50 latency 2.00x" in summary
     assert "| 9 | 1.0 | 100.0* |" in summary  # incomplete runs are lower bounds
     assert {p.name for p in written} >= {

@@ -8,7 +8,8 @@ import pytest
 
 from edgesplit.bench import steal
 from edgesplit.bench.kafka_runs import RunFigures
-from edgesplit.bench.validate import MAX_STEAL, less_stolen
+from edgesplit.bench.steal import MAX_STEAL
+from edgesplit.bench.validate import less_stolen
 
 
 def _stat(path: Path, steal_jiffies: int, idle: int) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgesplit.bench.steal import CpuClock, steal_since
 from edgesplit.bench.testbed import Testbed, TestbedConfig
 from edgesplit.config import KafkaSettings
 from edgesplit.consumers.results import read_results
@@ -64,6 +65,7 @@ class LiveRun:
     missing: int = 0
     change_at: float | None = None  # when the uplink changed (resplit)
     started_at: float = 0.0
+    steal: float | None = None  # the share of the host's CPU stolen during the run
     events: list[Event] = field(default_factory=list)
     answers: list[tuple[float, int]] = field(default_factory=list)  # (produced s, version)
 
@@ -115,10 +117,12 @@ def _run(
 ) -> LiveRun:
     run = LiveRun(kind, x.settings.pipeline, x.rate_hz)
     x.testbed.up(TestbedConfig(edge_cpu=x.edge_cpu, uplink=x.uplink))
+    before = CpuClock.now()
     try:
         with tempfile.TemporaryDirectory(prefix="edgesplit-live-") as tmp:
             _with_testbed(x, run, Path(tmp), seconds, during, settle_s)
     finally:
+        run.steal = steal_since(before)
         x.testbed.down()
     return run
 
@@ -320,6 +324,11 @@ def summary(run: LiveRun) -> list[str]:
         f"- answered {run.answered}/{run.sent} distinct frames, {run.duplicates} duplicates, "
         f"{run.missing} missing",
     ]
+    if run.steal is not None:
+        lines.append(
+            f"- the hypervisor stole {run.steal:.0%} of the host's CPU during the run "
+            "(CPU steal: time the stages and the shaped uplink wanted and did not get)"
+        )
     t0 = run.started_at
     for e in run.events:
         if e.kind != "observed":

@@ -22,6 +22,7 @@ class Measurement:
     bytes_per_frame: float  # over the uplink (0 when nothing crosses it)
     complete: bool = True  # False: the time budget ended the run early (a lower bound)
     note: str = ""
+    steal: float | None = None  # the share of the host's CPU stolen during the throughput run
 
 
 def steady_rate(times_us: Sequence[int], trim: float = 0.1) -> float:

@@ -9,6 +9,7 @@ from pathlib import Path
 from edgesplit.bench.measure import Measurement
 from edgesplit.bench.rates import parse_rate
 from edgesplit.bench.runner import BenchRun
+from edgesplit.bench.steal import steal_summary
 from edgesplit.errors import ConfigError
 
 ORDER = ("oracle", "plan", "edge-only", "cloud-only", "cloud-only-jpeg", "rpc", "unsplit")
@@ -34,6 +35,15 @@ def _fmt(x: float | None, digits: int = 1) -> str:
     return "-" if x is None else f"{x:,.{digits}f}"
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def _steal_line(rows: list[Measurement]) -> list[str]:
+    figures = steal_summary(r.steal for r in rows)
+    return [] if figures is None else [f"CPU steal during the throughput runs: {figures}.", ""]
+
+
 def summary_rows(run: BenchRun, uplink: str) -> list[Measurement]:
     picked = [r for r in run.rows if r.uplink in (uplink, "") and r.strategy in ORDER]
     return sorted(picked, key=lambda r: ORDER.index(r.strategy))
@@ -56,23 +66,25 @@ def _summary(run: BenchRun) -> Path:
         f"{s.frames} real frames per throughput run, batch {s.batch}, activations {s.encoding};"
         f" measured in {run.seconds / 60:.1f} min. Throughput: steady state; latency: capture "
         "-> result at half that rate. KiB/frame: what crosses the uplink. * = the time "
-        "budget ended the run (a lower bound).",
+        "budget ended the run (a lower bound). Steal: the share of the host's CPU the "
+        "hypervisor took during the throughput run (a run that lost much of it reads slow).",
         "",
+        *_steal_line(run.rows),
     ]
     uplinks = sorted({r.uplink for r in run.rows if r.uplink}, key=parse_rate, reverse=True)
     for uplink in uplinks:
         lines += [
             f"## uplink {uplink}",
             "",
-            "| strategy | cut | frames/s | p50 ms | p95 ms | KiB/frame | note |",
-            "|---|---:|---:|---:|---:|---:|---|",
+            "| strategy | cut | frames/s | p50 ms | p95 ms | KiB/frame | steal | note |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in summary_rows(run, uplink):
             star = "" if r.complete else "*"
             lines.append(
                 f"| {r.strategy} | {'' if r.cut is None else r.cut} | "
                 f"{_fmt(r.throughput_fps)}{star} | {_fmt(r.p50_ms)} | {_fmt(r.p95_ms)} | "
-                f"{_fmt(r.bytes_per_frame / 1024)} | {r.note} |"
+                f"{_fmt(r.bytes_per_frame / 1024)} | {_pct(r.steal)} | {r.note} |"
             )
         ratio = ratios(run, uplink)
         if ratio:

@@ -32,6 +32,7 @@ from edgesplit.bench.frames import real_frames
 from edgesplit.bench.measure import Measurement, percentiles
 from edgesplit.bench.rates import parse_rate
 from edgesplit.bench.scenario import Scenario
+from edgesplit.bench.steal import CpuClock, steal_since
 from edgesplit.bench.testbed import Testbed, TestbedConfig
 from edgesplit.broker import LocalBroker
 from edgesplit.config import KafkaSettings, cache_dir, state_dir
@@ -183,6 +184,7 @@ def _unsplit(ctx: _Context) -> Measurement:
     ex.warm_up(ctx.s.batch)
     best = float("inf")
     times: list[float] = []
+    before = CpuClock.now()
     for _ in range(3):
         pass_times = []
         for lo in range(0, len(frames), ctx.s.batch):
@@ -202,6 +204,7 @@ def _unsplit(ctx: _Context) -> Measurement:
         p95,
         0.0,
         note="1 process on the host, batch latency",
+        steal=steal_since(before),
     )
 
 
@@ -243,6 +246,7 @@ def _every_cut(ctx: _Context, result: BenchRun, *, record: bool) -> dict[str, in
                 None,
                 sent,
                 fig.complete,
+                steal=fig.steal,
             )
 
         try:
@@ -286,6 +290,7 @@ def _oracle_latency(
                 m.bytes_per_frame,
                 m.complete,
                 note="best cut measured",
+                steal=m.steal,
             )
         )
     return rows
@@ -321,6 +326,7 @@ def _kafka(
             lat[1] if lat else None,
             kr.uplink_bytes(ctx.settings, crossing) if crossing else 0.0,
             fig.complete,
+            steal=fig.steal,
         )
 
     return _sweep(ctx, plan, path, where, measure)
@@ -382,7 +388,9 @@ def _rpc(ctx: _Context, best: dict[str, int]) -> list[Measurement]:
             assert server.stdout is not None
             server.stdout.readline()  # {"serving": ...}: the port is open
             ctx.set_uplink(uplink)
+            before = CpuClock.now()
             thr = _rpc_client(ctx, path, f"{ctx.host_ip}:{port}", None)
+            stolen = steal_since(before)
             lat = _rpc_client(
                 ctx, path, f"{ctx.host_ip}:{port}", max(0.5 * thr["throughput_fps"], 0.1), batch=1
             )
@@ -400,6 +408,7 @@ def _rpc(ctx: _Context, best: dict[str, int]) -> list[Measurement]:
                 lat["p95_ms"],
                 thr["request_bytes_per_frame"],
                 note=f"gRPC, {ctx.s.rpc_in_flight} batches in flight",
+                steal=stolen,
             )
         )
     return rows

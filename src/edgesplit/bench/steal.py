@@ -8,10 +8,15 @@ stage looks slower than its profile. Benchmarks read it around each run and repo
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 PROC_STAT = Path("/proc/stat")
+# A run during which the hypervisor stole more of the CPU than this is worth measuring
+# again: steal slows a run from outside the VM.
+MAX_STEAL = 0.10
 
 
 @dataclass(frozen=True)
@@ -41,3 +46,15 @@ def steal_since(before: CpuClock | None) -> float | None:
     if before is None or after is None or after.total <= before.total:
         return None
     return (after.steal - before.steal) / (after.total - before.total)
+
+
+def steal_summary(steals: Iterable[float | None]) -> str | None:
+    """'median 1.2%, most 14%; 1/48 runs over 10%' (None when no run's steal is known)."""
+    known = sorted(s for s in steals if s is not None)
+    if not known:
+        return None
+    over = sum(s > MAX_STEAL for s in known)
+    return (
+        f"median {statistics.median(known):.1%}, most {known[-1]:.0%}; "
+        f"{over}/{len(known)} runs over {MAX_STEAL:.0%}"
+    )

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from edgesplit.bench import kafka_runs as kr
 from edgesplit.bench.rates import parse_rate
+from edgesplit.bench.steal import MAX_STEAL
 from edgesplit.bench.testbed import Testbed
 from edgesplit.config import KafkaSettings
 from edgesplit.errors import ConfigError, StageError
@@ -65,9 +66,6 @@ Progress = Callable[[str], None]
 LinkProbe = Callable[[str], float]  # uplink setting -> measured payload bits/s
 MAX_FRAMES = 5000  # per run (the real frames are cycled)
 MAX_BYTES = 96 * 2**20  # of frames per run: about 670 photos of 224 x 224 x 3 bytes
-# A run during which the hypervisor stole more of the CPU than this is measured once more,
-# and the run with less steal kept: steal slows a run from outside the VM.
-MAX_STEAL = 0.10
 
 
 @dataclass(frozen=True)

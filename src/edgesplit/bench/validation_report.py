@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgesplit.bench.validate import CONTENDERS, MAX_STEAL, ChoiceCheck, CutCheck, Validation
+from edgesplit.bench.steal import steal_summary
+from edgesplit.bench.validate import CONTENDERS, ChoiceCheck, CutCheck, Validation
 
 COMPUTE_TOLERANCE = 0.15
 THROUGHPUT_TOLERANCE = 0.20
@@ -68,15 +68,10 @@ def headline(v: Validation) -> list[str]:
 def _steal_line(cuts: Sequence[CutCheck]) -> str | None:
     """How much the hypervisor took from the sweep's runs (the less stolen of two kept
     where the first lost more than MAX_STEAL)."""
-    steal = sorted(c.steal for c in cuts if c.steal is not None)
-    if not steal:
+    figures = steal_summary(c.steal for c in cuts)
+    if figures is None:
         return None
-    over = sum(s > MAX_STEAL for s in steal)
-    return (
-        f"CPU steal during the sweep's runs: median {statistics.median(steal):.1%}, "
-        f"most {steal[-1]:.0%}; {over}/{len(steal)} runs over {MAX_STEAL:.0%} "
-        "after a second try"
-    )
+    return f"CPU steal during the sweep's runs: {figures} after a second try"
 
 
 def _choice_line(ch: ChoiceCheck) -> str:
