@@ -76,7 +76,7 @@ def deployed(
     try:
         yield d
     finally:
-        dep.stop_deployment(state, d.name, timeout_s=STOP_S)
+        dep.stop_deployment(state, d.name, timeout_s=STOP_S, expect_kill=True)
         delete_topics(settings, [t for t in plan.topic_names if t != plan.topics.metrics])
 
 

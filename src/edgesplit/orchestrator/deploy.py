@@ -285,14 +285,20 @@ def running(deployment: Deployment) -> list[StageProcess]:
     return [p for p in deployment.processes if alive(p.pid)]
 
 
-def stop_deployment(state: Path, name: str, timeout_s: float = 30.0) -> list[StageProcess]:
-    """SIGTERM every stage of a deployment, wait, then SIGKILL stragglers. Returns what ran."""
+def stop_deployment(
+    state: Path, name: str, timeout_s: float = 30.0, *, expect_kill: bool = False
+) -> list[StageProcess]:
+    """SIGTERM every stage of a deployment, wait, then SIGKILL stragglers. Returns what ran.
+
+    `expect_kill`: the caller gives the stages no time to finish on purpose (a benchmark
+    that deletes its topics next), so a kill is no news (logged at debug, not a warning)."""
     deployment = read_deployment(state, name)
     if deployment is None:
         return []
     live = running(deployment)
+    report = log.debug if expect_kill else log.warning
     for pid in terminate([p.pid for p in live], timeout_s):
-        log.warning("stage_killed", pid=pid, after_s=timeout_s)
+        report("stage_killed", pid=pid, after_s=timeout_s)
     log.info("stages_stopped", deployment=name, pids=[p.pid for p in live])
     return live
 
