@@ -6,8 +6,8 @@ slow shows it in its figures, and nothing but the whole model's timings around i
 (an old MobileNetV2 edge profile had its prefix at cut 100 cost more than the whole model).
 So each cut's figures are scaled, per batch size, by the whole model's median over the run
 divided by its timing at the moment the cut was timed (interpolated between the timings
-before and after it). This does not remove a gap that stays put: MobileNetV2's prefix at
-cut 65 profiles about 35% above what a stage measures for it, in profiles days apart.
+before and after it). A burst of load shorter than that is the passes' business (the
+profiler's PASSES: each cut's figure is the median of its timings in several passes).
 """
 
 from __future__ import annotations
