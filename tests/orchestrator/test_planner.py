@@ -143,3 +143,23 @@ def test_transport_cpu_counts_within_the_quota_and_beside_it_on_a_roomy_tier() -
     # all of it spread over 2 CPUs ((0.2 + 0.15) ms / 2)
     main = 0.1 + 1.0 * (bare.wire_bytes[0] + RESULT_BYTES) / 1e6
     assert loaded.stage_ms[1] - bare.stage_ms[1] == pytest.approx(main, rel=1e-3)
+
+
+def test_a_loop_measured_transport_cost_holds_the_raw_codec_once() -> None:
+    """Measured on the stage loop, the transport figures hold the raw codec already: the
+    cost model charges it on top only for a profile measured on the older bare relay."""
+    env = env_of([4.0, 4.0, 4.0], [100_000, 100_000], 1.0, 1e12)
+    cut = Candidate((1,), ("raw",), ("edge", "cloud"))
+    relay = TransportCost(
+        main_us_per_record=100, main_ns_per_byte=1.0, total_us_per_record=200,
+        total_ns_per_byte=1.5,
+    )  # fmt: skip
+    loop = relay.model_copy(update={"codec_included": True})
+
+    def edge_ms(t: TransportCost) -> float:
+        edge = env.profiles["edge"].model_copy(update={"cpus": 0.5, "transport": t})
+        return predict(cut, replace(env, profiles={**env.profiles, "edge": edge})).stage_ms[0]
+
+    wire = 100_000 + RECORD_OVERHEAD
+    raw_codec_ms = (0.1 + 0.1) * wire / 1e6  # the synthetic profile's raw codec, both ends
+    assert edge_ms(relay) - edge_ms(loop) == pytest.approx(raw_codec_ms / 0.5, rel=1e-6)

@@ -139,6 +139,7 @@ def test_a_profile_round_trips_through_the_profiles_topic(
     assert measured.link is not None and measured.link.uplink_bps > 0
     t = measured.transport  # what a stage spends consuming and producing, measured too
     assert t is not None and t.total_us_per_record + t.total_ns_per_byte > 0
+    assert t.codec_included  # measured on the stage loop itself
     publish_profile(kafka, measured)
     assert read_profiles(kafka, name) == {"edge": measured}
 

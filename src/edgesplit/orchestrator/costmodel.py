@@ -9,9 +9,11 @@ and cross the first tier's uplink when it runs elsewhere (cloud-only).
 
 - throughput: the slowest of the stages and the links (a min-max objective, not a sum):
   a stage at its full micro-batch does ms(batch)/batch of compute per frame, plus the CPU
-  of its codec and of consuming and producing the frame's records (the profile's
-  transport cost) — all of it within the tier's CPU quota, or, on a tier with CPUs to
-  spare, only the part on the stage's own thread (librdkafka's threads run beside it);
+  of its loop around the model: consuming, decoding, encoding and producing the frame's
+  records (the profile's transport cost, measured on the stage loop with the raw codec;
+  a lossy encoding's extra codec work on top) — all of it within the tier's CPU quota,
+  or, on a tier with CPUs to spare, only the part on the stage's own thread (librdkafka's
+  threads run beside it);
   and all of it over the share of its CPUs a busy stage really gets on that tier (the
   profile's cpu_share: a CFS quota delivers less than it says);
   a link carries uplink_bps / (8 x wire bytes) frames per second;
@@ -180,6 +182,8 @@ def stage_cost(
     profiled as `p`, sending `end` as `encoding` and receiving `in_bytes` per frame."""
     out = wire_bytes(p, end, encoding)
     codec = _codec_ms(p, encoding, out) if end is not None else 0.0
+    if p.transport is not None and p.transport.codec_included:  # the raw codec is in it
+        codec = max(codec - _codec_ms(p, "raw", out), 0.0)
     compute = segment_ms(p, start, end, batch) / batch
     return StageCost(compute, overhead_ms(p, codec, in_bytes, out), out, p.cpu_share)
 

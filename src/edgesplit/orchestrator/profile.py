@@ -13,8 +13,8 @@ edge of the testbed):
   on real frames (encodings below the threshold are not offered by the planner);
 - memory: weights + the largest activations of each prefix / suffix (an estimate);
 - codec: encode and decode CPU per byte of each encoding on this tier;
-- transport: the CPU a stage spends per record consuming and producing (Kafka clients,
-  its loop), per record and per byte;
+- transport: the CPU a stage's loop spends around its model (Kafka clients, codec, the
+  loop itself), per record and per byte;
 - link: this tier's path to the broker, measured through the broker (throughput of
   records of a cut's size, round trip of a small record).
 """
@@ -68,6 +68,9 @@ class TransportCost(_Frozen):
     main_ns_per_byte: float
     total_us_per_record: float
     total_ns_per_byte: float
+    # Measured on the stage loop itself, raw codec included (profiles from before were
+    # measured on a bare consume -> produce relay: the codec is charged on top of those).
+    codec_included: bool = False
 
     def ms(self, nbytes: float, *, main: bool) -> float:
         """CPU ms for one record in and one out, `nbytes` between them."""

@@ -20,8 +20,9 @@ Every figure the cost model uses is measured here, on the tier it describes:
 - nodes: ONNX Runtime's own profiler over the whole model at batch 1, with FLOPs;
 - bytes, codec: the real codec on real activations (wirecost);
 - accuracy: top-1 agreement of lossy encodings (agreement; cached, tier-independent);
-- link: through the broker, when settings are given (linkprobe), and the CPU the Kafka
-  clients spend per record and per byte (transport);
+- link: through the broker, when settings are given (linkprobe), and the CPU the stage
+  loop spends around the model per record and per byte, at the largest batch size
+  (transport: the real loop on a null model);
 - cpus: this process's CPU quota (its cgroup), and the share of it a busy stage really
   gets (CPU time over wall time, the whole model back to back); host name and time.
 """
@@ -155,7 +156,7 @@ def profile_model(
     if settings is not None:
         probe = int(statistics.median(c.bytes_per_frame for c in cut_costs)) if cut_costs else 0
         link = probe_link(settings, min(max(probe, _MIN_PROBE), _MAX_PROBE))
-        transport = measure_transport(settings, link.uplink_bps)
+        transport = measure_transport(settings, link.uplink_bps, batch=max(sizes))
     profile = TierProfile(
         model=name,
         onnx_sha256=sha,

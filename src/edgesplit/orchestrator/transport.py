@@ -1,50 +1,72 @@
-"""What a stage spends around ONNX Runtime per record: consuming and producing, measured.
+"""What a stage spends around ONNX Runtime per record: the real stage loop, measured.
 
-A stage's loop costs CPU beyond its model: librdkafka fetches, copies and checksums the
-records in its own threads, and the Python loop consumes, produces, takes delivery
-callbacks and stores offsets. On a tier under a CPU quota all of it shares the quota with
-ONNX Runtime; on a roomy tier the librdkafka threads run beside it and only the loop's own
-thread adds to the stage's time per frame.
+A stage's loop costs CPU beyond its model: it polls, decodes and checks each record,
+stacks a micro-batch, encodes and produces each output, takes delivery callbacks, stores
+offsets and publishes its metrics, while librdkafka fetches, copies and checksums the
+records in its own threads. On a tier under a CPU quota all of it shares the quota with
+ONNX Runtime; on a roomy tier the librdkafka threads run beside it and only the loop's
+own thread adds to the stage's time per frame.
 
-Measured on the tier, through the broker, like a stage does it: a topic is filled with
-records (untimed), then a relay consumes them in micro-batches and produces each one on,
-with delivery callbacks and offset stores, until every record is acknowledged. Done at two
-record sizes, the CPU time (the loop's thread, and the whole process) gives a cost per
-record and per byte (consumed plus produced). The relay is paced at half the uplink: a
-stage whose link keeps up sends at its own pace (a backlogged link costs more CPU, in
-drops and retransmissions, but then the link is the bottleneck, not the CPU). The bytes
-moved are capped so that a slow uplink is measured in seconds.
+Measured on the tier, through the broker, by the stage loop itself (StageRuntime): it
+runs the first stage of a null model (the frame through a Relu, cut there: next to no
+compute) over a topic filled beforehand with frames (untimed), at its full micro-batch,
+until every output is acknowledged. Done at two frame sizes, the CPU time of the loop's
+thread and of the whole process gives a cost per record (small frames, flat out: a stage
+that is the bottleneck never waits) and per byte (large frames, paced at half the uplink:
+a backlogged link costs CPU in drops and retransmissions, but then the link is the
+bottleneck, not the CPU; consumed plus produced); the raw codec's work is part of it
+(`TransportCost.codec_included`). The bytes moved are capped so that a slow uplink is
+measured in seconds. (A bare consume -> produce relay, which this replaces, saw 50 us of
+the 200-240 us per record an MNIST stage's loop costs on the project's CI VM.)
 """
 
 from __future__ import annotations
 
-import os
+import tempfile
+import threading
 import time
 import uuid
+from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
 
 from edgesplit.config import KafkaSettings
 from edgesplit.errors import DeliveryError
-from edgesplit.kafka.admin import TopicSpec, create_topics, delete_topics
-from edgesplit.kafka.clients import consumer_config, producer_config
-from edgesplit.kafka.io import produce_all, produce_waiting
-from edgesplit.kafka.limits import MiB, message_limit
+from edgesplit.kafka.admin import create_topics, delete_topics
+from edgesplit.kafka.io import produce_all
+from edgesplit.kafka.limits import MiB
 from edgesplit.log import get_logger
+from edgesplit.orchestrator.builder import build_plan
+from edgesplit.orchestrator.deploy import topic_specs
+from edgesplit.orchestrator.plan import BatchPolicy, Plan, verify_stage_model
 from edgesplit.orchestrator.profile import TransportCost
+from edgesplit.schemas import Tensor, now_us
+from edgesplit.schemas.codec import encode_frame
+from edgesplit.schemas.records import Frame
+from edgesplit.stages.executor import Executor
+from edgesplit.stages.runtime import StageRuntime
 
-PREFIX = "edgesplit.transport-"
-SMALL, LARGE = 1024, 128 * 1024
-BUDGET_BYTES = 8 * MiB  # per size, each way
+PREFIX = "edgesplit-transport-"  # the null pipelines' names (and so their topics')
+SMALL, LARGE = 1024, 128 * 1024  # bytes of float32 frame
+BUDGET_BYTES = 8 * MiB  # per size
 log = get_logger("orchestrator.transport")
 
 
 def measure_transport(
-    settings: KafkaSettings, uplink_bps: float, *, seconds: float = 3.0, timeout_s: float = 120.0
+    settings: KafkaSettings,
+    uplink_bps: float,
+    *,
+    batch: int = 4,
+    seconds: float = 3.0,
+    timeout_s: float = 120.0,
 ) -> TransportCost:
+    """The stage loop's CPU per record and per byte at micro-batch `batch`, paced at half
+    the uplink, for about `seconds` per frame size."""
     pace = uplink_bps / 8 / 2  # bytes per second
-    small = _relay_cpu(settings, SMALL, pace, seconds, timeout_s)
-    large = _relay_cpu(settings, LARGE, pace, seconds, timeout_s)
+    small = _loop_cpu(settings, SMALL, batch, pace, seconds, timeout_s, paced=False)
+    large = _loop_cpu(settings, LARGE, batch, pace, seconds, timeout_s, paced=True)
     moved = 2 * (LARGE - SMALL)  # bytes consumed + produced per record, difference
     main_ns = max((large[0] - small[0]) * 1e9 / moved, 0.0)
     total_ns = max((large[1] - small[1]) * 1e9 / moved, 0.0)
@@ -53,64 +75,113 @@ def measure_transport(
         main_ns_per_byte=main_ns,
         total_us_per_record=max(small[1] * 1e6 - total_ns * 2 * SMALL / 1000, 0.0),
         total_ns_per_byte=total_ns,
+        codec_included=True,
     )
     log.info("transport_measured", **cost.model_dump())
     return cost
 
 
-def _relay_cpu(
-    settings: KafkaSettings, size: int, pace: float, seconds: float, timeout_s: float
+def null_model(path: Path, elements: int) -> Path:
+    """frame (float32 [N, elements]) -> Relu -> act -> Relu -> out: a cut at `act`."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", ["frame"], ["act"], name="first"),
+            helper.make_node("Relu", ["act"], ["out"], name="second"),
+        ],
+        "null",
+        [helper.make_tensor_value_info("frame", TensorProto.FLOAT, ["N", elements])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", elements])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def _loop_cpu(
+    settings: KafkaSettings,
+    size: int,
+    batch: int,
+    pace: float,
+    seconds: float,
+    timeout_s: float,
+    *,
+    paced: bool,
 ) -> tuple[float, float]:
-    """CPU seconds per record (the loop's thread, the process) to relay records of `size`
-    at `pace` bytes per second."""
-    count = max(8, min(2000, BUDGET_BYTES // size, int(pace * seconds / size)))
-    limit = message_limit(size)
-    source, sink = f"{PREFIX}{uuid.uuid4().hex[:12]}", f"{PREFIX}{uuid.uuid4().hex[:12]}"
-    create_topics(settings, [TopicSpec.for_messages(t, limit) for t in (source, sink)])
-    try:
-        payload = os.urandom(size)
-        produce_all(
-            settings, source, [(None, payload)] * count, max_message_bytes=limit,
-            timeout_s=timeout_s,
-        )  # fmt: skip
-        producer = Producer(producer_config(settings, max_message_bytes=limit))
-        conf = consumer_config(settings, group_id=source, max_message_bytes=limit)
-        consumer = Consumer(conf)
+    """CPU seconds per record (the loop's thread, the process) of the null stage on
+    frames of `size` bytes: `pace` bytes per second for `seconds` at most, and sending
+    at that pace if `paced` (else flat out, as a stage that is the bottleneck runs)."""
+    count = max(2 * batch, min(2000, BUDGET_BYTES // size, int(pace * seconds / size)))
+    count -= count % batch  # full micro-batches only
+    with tempfile.TemporaryDirectory(prefix=PREFIX) as tmp:
+        folder = Path(tmp)
+        plan_file = folder / "plan.yaml"
+        plan = build_plan(
+            model_name="null",
+            onnx_path=null_model(folder / "null.onnx", size // 4),
+            cut_specs=["act"],
+            out=plan_file,
+            pipeline=f"{PREFIX}{uuid.uuid4().hex[:12]}",
+            batch=BatchPolicy(max_size=batch, max_wait_ms=1000.0),
+        )
+        create_topics(settings, topic_specs(plan))
         try:
-            consumer.assign([TopicPartition(source, 0, 0)])
-            return _relay(consumer, producer, sink, count, pace, timeout_s)
+            frames = [_frame(i, size) for i in range(count)]
+            produce_all(
+                settings, plan.topics.frames, frames,
+                max_message_bytes=plan.topics.frames_max_message_bytes, timeout_s=timeout_s,
+            )  # fmt: skip
+            ms_per_frame = 1000 * size / pace if paced else 0.0
+            return _run_stage(settings, plan, plan_file, count, ms_per_frame, timeout_s)
         finally:
-            consumer.close()
-    finally:
-        delete_topics(settings, [source, sink])
+            delete_topics(settings, plan.topic_names)
 
 
-def _relay(
-    consumer: Consumer, producer: Producer, sink: str, count: int, pace: float, timeout_s: float
+def _frame(i: int, size: int) -> tuple[bytes, bytes]:
+    values = np.random.default_rng(i).standard_normal(size // 4, dtype=np.float32)
+    frame = Frame(f"probe:{i:010d}", "probe", i, now_us(), Tensor("frame", values))
+    return b"probe", encode_frame(frame)
+
+
+def _run_stage(
+    settings: KafkaSettings,
+    plan: Plan,
+    plan_file: Path,
+    count: int,
+    ms_per_frame: float,
+    timeout_s: float,
 ) -> tuple[float, float]:
-    acked = [0]
+    """Stage 0 of `plan` until `count` outputs are acknowledged: CPU seconds per record,
+    from its first record on (joining the group is not a record's cost). The stage sleeps
+    `ms_per_frame` per frame (as a deliberately slow stage does): a stage whose link
+    keeps up sends at its own pace, and a backlogged link costs more CPU (in drops and
+    retransmissions) but then the link is the bottleneck, not the CPU."""
+    spec = plan.stage(0)
+    executor = Executor(verify_stage_model(plan_file, spec), spec.inputs, spec.outputs)
+    executor.warm_up(spec.batch.max_size)
+    stage = StageRuntime(plan, 0, executor, settings, summary_every_s=3600, slow_ms=ms_per_frame)
+    stop = threading.Event()
+    thread = threading.Thread(target=stage.run, args=(stop,), name="probe-stage", daemon=True)
+    thread.start()
+    try:
+        assert thread.ident is not None
+        clock = time.pthread_getcpuclockid(thread.ident)
+        deadline = time.monotonic() + timeout_s
+        while stage.stats.frames_in == 0:
+            _wait(deadline, stage, count)
+        main0, total0 = time.clock_gettime(clock), time.process_time()
+        while stage.stats.frames_out < count:
+            _wait(deadline, stage, count)
+        main, total = time.clock_gettime(clock) - main0, time.process_time() - total0
+    finally:
+        stop.set()
+        thread.join(timeout_s)
+    return main / count, total / count
 
-    def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-        if err is None:
-            acked[0] += 1
 
-    start = time.monotonic()
-    deadline = start + timeout_s
-    seen = sent = 0
-    main0, total0 = time.thread_time(), time.process_time()
-    while seen < count or acked[0] < count:
-        if time.monotonic() > deadline:
-            raise DeliveryError(f"the transport probe relayed {acked[0]}/{count} records")
-        for msg in consumer.consume(4, timeout=0.05) if seen < count else ():
-            if msg.error() is not None:
-                continue
-            seen += 1
-            value = msg.value() or b""
-            ahead = sent / pace - (time.monotonic() - start)
-            if ahead > 0:
-                time.sleep(ahead)
-            produce_waiting(producer, sink, value, on_delivery)
-            sent += len(value)
-            consumer.store_offsets(msg)
-        producer.poll(0 if seen < count else 0.01)
-    return (time.thread_time() - main0) / count, (time.process_time() - total0) / count
+def _wait(deadline: float, stage: StageRuntime, count: int) -> None:
+    if time.monotonic() > deadline:
+        raise DeliveryError(
+            f"the transport probe's stage delivered {stage.stats.frames_out}/{count} records"
+        )
+    time.sleep(0.002)
