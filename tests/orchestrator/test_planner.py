@@ -119,13 +119,15 @@ def test_candidate_checks_itself() -> None:
         Candidate((1,), ("raw",), ("edge", "edge"))
 
 
+RELAY = TransportCost(  # as measured on the bare relay, before the stage loop was
+    main_us_per_record=100, main_ns_per_byte=1.0, total_us_per_record=200, total_ns_per_byte=1.5
+)
+
+
 def test_transport_cpu_counts_within_the_quota_and_beside_it_on_a_roomy_tier() -> None:
     env = env_of([4.0, 4.0, 4.0], [100_000, 100_000], 1.0, 1e12)
     cut = Candidate((1,), ("raw",), ("edge", "cloud"))
-    t = TransportCost(
-        main_us_per_record=100, main_ns_per_byte=1.0, total_us_per_record=200,
-        total_ns_per_byte=1.5,
-    )  # fmt: skip
+    t = RELAY
 
     def tiers(transport: TransportCost | None) -> Environment:
         edge = env.profiles["edge"].model_copy(update={"cpus": 0.5, "transport": transport})
@@ -150,11 +152,7 @@ def test_a_loop_measured_transport_cost_holds_the_raw_codec_once() -> None:
     cost model charges it on top only for a profile measured on the older bare relay."""
     env = env_of([4.0, 4.0, 4.0], [100_000, 100_000], 1.0, 1e12)
     cut = Candidate((1,), ("raw",), ("edge", "cloud"))
-    relay = TransportCost(
-        main_us_per_record=100, main_ns_per_byte=1.0, total_us_per_record=200,
-        total_ns_per_byte=1.5,
-    )  # fmt: skip
-    loop = relay.model_copy(update={"codec_included": True})
+    relay, loop = RELAY, RELAY.model_copy(update={"codec_included": True})
 
     def edge_ms(t: TransportCost) -> float:
         edge = env.profiles["edge"].model_copy(update={"cpus": 0.5, "transport": t})

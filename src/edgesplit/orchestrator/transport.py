@@ -168,10 +168,10 @@ def _run_stage(
         clock = time.pthread_getcpuclockid(thread.ident)
         deadline = time.monotonic() + timeout_s
         while stage.stats.frames_in == 0:
-            _wait(deadline, stage, count)
+            _wait(deadline, stage, count, thread)
         main0, total0 = time.clock_gettime(clock), time.process_time()
         while stage.stats.frames_out < count:
-            _wait(deadline, stage, count)
+            _wait(deadline, stage, count, thread)
         main, total = time.clock_gettime(clock) - main0, time.process_time() - total0
     finally:
         stop.set()
@@ -179,9 +179,10 @@ def _run_stage(
     return main / count, total / count
 
 
-def _wait(deadline: float, stage: StageRuntime, count: int) -> None:
+def _wait(deadline: float, stage: StageRuntime, count: int, thread: threading.Thread) -> None:
+    done = f"{stage.stats.frames_out}/{count} records"
+    if not thread.is_alive():  # its traceback is on stderr
+        raise DeliveryError(f"the transport probe's stage failed after delivering {done}")
     if time.monotonic() > deadline:
-        raise DeliveryError(
-            f"the transport probe's stage delivered {stage.stats.frames_out}/{count} records"
-        )
+        raise DeliveryError(f"the transport probe's stage delivered only {done} in time")
     time.sleep(0.002)
