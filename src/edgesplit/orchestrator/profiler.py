@@ -119,8 +119,8 @@ def profile_model(
         )  # fmt: skip
     singles = [c for c in graph.cuts() if c.single]
 
-    def measure(cut: Cut) -> CutCost:
-        return _cut_cost(graph, costs, cut, feed, timing, agreement)
+    def measure(cut: Cut, known: CutCost | None = None) -> CutCost:
+        return _cut_cost(graph, costs, cut, feed, timing, agreement, known)
 
     # Each cut is timed in `passes` passes over all the cuts, a pass apart, and the whole
     # model every WHOLE_EVERY cuts throughout, its median kept: the statistic each cut's
@@ -132,7 +132,8 @@ def profile_model(
     total = passes * len(singles)
     for done in range(total):
         i = done % len(singles)
-        timed[i].append((done + 0.5, measure(singles[i])))
+        known = timed[i][0][1] if timed[i] else None
+        timed[i].append((done + 0.5, measure(singles[i], known)))
         if (done + 1) % WHOLE_EVERY == 0 or done + 1 == total:
             samples.append(whole_sample())
             sampled_at.append(done + 1.0)
@@ -149,7 +150,7 @@ def profile_model(
     now = drift_factors(sampled_at, samples, sampled_at[-1])
     for i, (cut, cost) in enumerate(zip(singles, cut_costs, strict=True)):
         if _strays(cost, whole_ms):
-            cut_costs[i] = _faster(cost, corrected(measure(cut), now))
+            cut_costs[i] = _faster(cost, corrected(measure(cut, cost), now))
             log.info("cut_retimed", cut=cut.index)
     cut_costs = monotone_cuts(cut_costs)
     link = transport = None
@@ -291,7 +292,10 @@ def _cut_cost(
     feed: dict[str, Array],
     timing: _Timing,
     agreement: dict[int, dict[str, float]],
+    known: CutCost | None = None,
 ) -> CutCost:
+    """`cut` timed; its bytes, memory, FLOPs and agreement measured too, or, given what is
+    `known` of it from an earlier timing (they do not change between timings), kept."""
     first, second = graph.split([cut])
     prefix, suffix = executor(first, timing.threads), executor(second, timing.threads)
     prefix_ms, suffix_ms = {}, {}
@@ -301,6 +305,8 @@ def _cut_cost(
         prefix_ms[b] = timing.ms(prefix, part)
         activations = prefix.run(part)
         suffix_ms[b] = timing.ms(suffix, {t.name: activations[t.name] for t in second.inputs})
+    if known is not None:
+        return known.model_copy(update={"prefix_ms": prefix_ms, "suffix_ms": suffix_ms})
     tensor = cut.tensors[0]
     big = timing.sizes[-1]
     return CutCost(
