@@ -13,7 +13,13 @@ import pytest
 from edgesplit.config import KafkaSettings
 from edgesplit.kafka.admin import ping
 from edgesplit.orchestrator.graph import ModelGraph
-from edgesplit.orchestrator.transport import PREFIX, measure_transport, null_model
+from edgesplit.orchestrator.transport import (
+    PREFIX,
+    Clocks,
+    measure_transport,
+    null_model,
+    per_record,
+)
 
 
 def test_the_null_model_passes_a_frame_through_a_cut(tmp_path: Path) -> None:
@@ -23,6 +29,17 @@ def test_the_null_model_passes_a_frame_through_a_cut(tmp_path: Path) -> None:
     x = np.linspace(-1, 1, 32, dtype=np.float32).reshape(2, 16)
     (out,) = ort.InferenceSession(str(path)).run(None, {"frame": x})
     np.testing.assert_array_equal(out, np.maximum(x, 0))
+
+
+def test_a_paced_run_is_not_charged_the_process_idling_beside_its_loop() -> None:
+    # 100 records over 2 s; idle, the process spends 20 ms a second beside the loop
+    run = Clocks(main=0.05, total=0.14, wall=2.0)
+    idle = Clocks(main=0.002, total=0.022, wall=1.0)
+    main, total = per_record(run, idle, 100)
+    assert main == pytest.approx(0.05 / 100)
+    assert total == pytest.approx((0.14 - 0.02 * 2.0) / 100)
+    # never below the loop's own thread, however long the run idled
+    assert per_record(Clocks(0.05, 0.06, 60.0), idle, 100)[1] == pytest.approx(0.05 / 100)
 
 
 @pytest.mark.kafka
