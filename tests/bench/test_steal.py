@@ -24,11 +24,25 @@ def test_the_share_stolen_between_two_readings(
     monkeypatch.setattr(steal, "PROC_STAT", stat)
     _stat(stat, 10, 840)
     before = steal.CpuClock.now()
-    assert before == steal.CpuClock(steal=10, total=1000)
+    assert before == steal.CpuClock(steal=10, total=1000, idle=840)
     _stat(stat, 35, 915)  # 100 more jiffies, 25 of them stolen
     assert steal.steal_since(before) == pytest.approx(0.25)
     assert steal.steal_since(steal.CpuClock.now()) is None  # no time went by
     assert steal.steal_since(None) is None
+
+
+def test_the_share_busy_between_two_readings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stat = tmp_path / "stat"
+    monkeypatch.setattr(steal, "PROC_STAT", stat)
+    _stat(stat, 10, 840)
+    before = steal.CpuClock.now()
+    _stat(stat, 30, 900)  # 80 more jiffies: 20 stolen, 60 idle, so 0 of 60 busy
+    assert steal.busy_since(before) == pytest.approx(0.0)
+    stat.write_text("cpu  130 0 70 900 0 0 0 30 0 0\n")  # then 50 busy, 0 idle
+    assert steal.busy_since(before) == pytest.approx(50 / 110)
+    assert steal.busy_since(None) is None
 
 
 def test_no_proc_stat_no_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,7 +55,23 @@ def test_headline_says_how_much_the_hypervisor_stole(tmp_path: Path) -> None:
     )
     validation_report.write(v, tmp_path)
     assert "| stage 0 (edge) | 30% |" in (tmp_path / "validation.md").read_text()
-    assert (tmp_path / "cuts.csv").read_text().splitlines()[3].endswith(",0.3000")
+    assert (tmp_path / "cuts.csv").read_text().splitlines()[3].endswith(",0.3000,")
+
+
+def test_headline_says_which_misses_ran_with_the_host_busy(tmp_path: Path) -> None:
+    """A run with the host's CPUs busy throughout may have been limited by the host (the
+    broker, the benchmark, the edge's quota beside the cloud tier), not by its plan."""
+    v = _validation()
+    assert not any("host CPUs" in line for line in validation_report.headline(v))  # unknown
+    busy = (0.95, 0.50, 0.60, 0.85)  # the 5mbit miss (cut 1) ran with the host at 50%
+    v.cuts = [replace(c, host_busy=b) for c, b in zip(v.cuts, busy, strict=True)]
+    assert validation_report.headline(v)[-1].startswith(
+        "host CPUs over 80% busy in 2/4 of the sweep's runs, 0 of its 1 throughput misses "
+        "among them"
+    )
+    validation_report.write(v, tmp_path)
+    assert "| stage 0 (edge) | - | 95% |" in (tmp_path / "validation.md").read_text()
+    assert (tmp_path / "cuts.csv").read_text().splitlines()[1].endswith(",0.9500")
 
 
 def test_write_makes_the_tables_and_the_plot(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ the edge device; whatever the edge sends crosses the shaped uplink.
   batches, so a "steady" rate between quantiles of the results would measure a burst.)
   A run the time budget cuts short is marked incomplete: a lower bound. Each run reports
   the CPU steal during it (`steal`): the hypervisor's, which slows a run from outside;
+  and how busy the host's CPUs were (`host_busy`): busy throughout, the host, shared by
+  the cloud tier, the broker, this benchmark and the edge's quota, may be what limited it;
 - latency: frames paced at half that rate; capture -> result produced, steady state.
 
 Both cameras send a few warm-up frames first, acknowledged before the measured ones, so
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesplit.bench.measure import percentiles
-from edgesplit.bench.steal import CpuClock, steal_since
+from edgesplit.bench.steal import CpuClock, busy_since, steal_since
 from edgesplit.config import KafkaSettings
 from edgesplit.consumers.results import Answer, ResultsSummary, read_results
 from edgesplit.kafka.admin import delete_topics
@@ -66,6 +68,7 @@ class RunFigures:
     throughput_fps: float
     complete: bool
     steal: float | None = None  # the share of the host's CPU time stolen during the run
+    host_busy: float | None = None  # the share of the rest its CPUs were busy (`steal`)
 
 
 @contextmanager
@@ -168,9 +171,9 @@ def throughput(
     answers = _collect(settings, plan, run_id, len(samples), max(left, 1.0))
     complete = len(answers) == len(samples)
     _finish(camera, timeout_s=30.0 if complete else 0.0)
-    stolen = steal_since(clock)
+    stolen, busy = steal_since(clock), busy_since(clock)
     if not answers:
-        return RunFigures(0, 0.0, False, stolen)
+        return RunFigures(0, 0.0, False, stolen, busy)
     skip = max(s.batch.max_size for s in plan.stages)
     fps = steady_fps(
         sorted(a.produced_us for a in answers),
@@ -178,7 +181,7 @@ def throughput(
         None if complete else now_us(),
         skip,
     )
-    return RunFigures(len(answers), fps, complete, stolen)
+    return RunFigures(len(answers), fps, complete, stolen, busy)
 
 
 def steady_fps(

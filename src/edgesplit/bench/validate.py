@@ -86,6 +86,7 @@ class CutCheck:
     profiled_fps: float | None = None
     profiled_ms: tuple[float, float] | None = None
     steal: float | None = None  # of the host's CPU during the run (`kafka_runs.RunFigures`)
+    host_busy: float | None = None  # of the host's CPUs during the run (same)
 
     @property
     def fps_error(self) -> float:
@@ -319,6 +320,7 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
             (pred.compute_ms[0], pred.compute_ms[1]),
             (measured.get(0), measured.get(1)),
             steal=fig.steal,
+            host_busy=fig.host_busy,
         )
         for uplink, pred, fig in runs
     ]
@@ -461,7 +463,7 @@ def _measured_split(result: Validation, w: Candidate, uplink: str) -> kr.RunFigu
         return None
     for c in result.cuts:
         if c.cut == w.cuts[0] and c.uplink == uplink:
-            return kr.RunFigures(c.frames, c.measured_fps, c.complete, c.steal)
+            return kr.RunFigures(c.frames, c.measured_fps, c.complete, c.steal, c.host_busy)
     return None
 
 
