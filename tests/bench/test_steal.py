@@ -17,12 +17,16 @@ def _stat(path: Path, steal_jiffies: int, idle: int) -> None:
     path.write_text(f"cpu  100 0 50 {idle} 0 0 0 {steal_jiffies} 0 0\ncpu0 1 2 3\n")
 
 
-def test_the_share_stolen_between_two_readings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    stat = tmp_path / "stat"
-    monkeypatch.setattr(steal, "PROC_STAT", stat)
-    _stat(stat, 10, 840)
+@pytest.fixture
+def stat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A /proc/stat of our own: 1,000 jiffies so far, 10 stolen, 840 idle."""
+    path = tmp_path / "stat"
+    monkeypatch.setattr(steal, "PROC_STAT", path)
+    _stat(path, 10, 840)
+    return path
+
+
+def test_the_share_stolen_between_two_readings(stat: Path) -> None:
     before = steal.CpuClock.now()
     assert before == steal.CpuClock(steal=10, total=1000, idle=840)
     _stat(stat, 35, 915)  # 100 more jiffies, 25 of them stolen
@@ -31,12 +35,7 @@ def test_the_share_stolen_between_two_readings(
     assert steal.steal_since(None) is None
 
 
-def test_the_share_busy_between_two_readings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    stat = tmp_path / "stat"
-    monkeypatch.setattr(steal, "PROC_STAT", stat)
-    _stat(stat, 10, 840)
+def test_the_share_busy_between_two_readings(stat: Path) -> None:
     before = steal.CpuClock.now()
     _stat(stat, 30, 900)  # 80 more jiffies: 20 stolen, 60 idle, so 0 of 60 busy
     assert steal.busy_since(before) == pytest.approx(0.0)

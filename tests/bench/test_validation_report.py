@@ -55,7 +55,7 @@ def test_headline_says_how_much_the_hypervisor_stole(tmp_path: Path) -> None:
     )
     validation_report.write(v, tmp_path)
     assert "| stage 0 (edge) | 30% |" in (tmp_path / "validation.md").read_text()
-    assert (tmp_path / "cuts.csv").read_text().splitlines()[3].endswith(",0.3000,")
+    assert (tmp_path / "cuts.csv").read_text().splitlines()[3].endswith(",0.3000,,")
 
 
 def test_headline_says_which_misses_ran_with_the_host_busy(tmp_path: Path) -> None:
@@ -71,7 +71,22 @@ def test_headline_says_which_misses_ran_with_the_host_busy(tmp_path: Path) -> No
     )
     validation_report.write(v, tmp_path)
     assert "| stage 0 (edge) | - | 95% |" in (tmp_path / "validation.md").read_text()
-    assert (tmp_path / "cuts.csv").read_text().splitlines()[1].endswith(",0.9500")
+    assert (tmp_path / "cuts.csv").read_text().splitlines()[1].endswith(",0.9500,")
+
+
+def test_headline_says_how_much_slower_the_host_was_than_when_profiled(tmp_path: Path) -> None:
+    v = _validation()
+    assert not any("slowdown" in line for line in validation_report.headline(v))  # unknown
+    slow = (1.0, 1.4, 0.9, 1.2)  # the 5mbit miss (cut 1) ran on a host 1.4x slower
+    v.cuts = [replace(c, slowdown=f) for c, f in zip(v.cuts, slow, strict=True)]
+    assert validation_report.headline(v)[-1].startswith(
+        "host slowdown against the profiles' time (the whole model timed before each run): "
+        "median x1.10, x0.90-x1.40; over x1.15 in 2/4 runs, 1 of the 1 throughput misses "
+        "among them"
+    )
+    validation_report.write(v, tmp_path)
+    assert "| stage 0 (edge) | - | - | x1.40 |" in (tmp_path / "validation.md").read_text()
+    assert (tmp_path / "cuts.csv").read_text().splitlines()[2].endswith(",1.400")
 
 
 def test_write_makes_the_tables_and_the_plot(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from edgesplit.bench import kafka_runs as kr
 from edgesplit.bench.rates import parse_rate
+from edgesplit.bench.speed import SpeedProbe
 from edgesplit.bench.steal import MAX_STEAL
 from edgesplit.bench.testbed import Testbed
 from edgesplit.config import KafkaSettings
@@ -87,6 +88,7 @@ class CutCheck:
     profiled_ms: tuple[float, float] | None = None
     steal: float | None = None  # of the host's CPU during the run (`kafka_runs.RunFigures`)
     host_busy: float | None = None  # of the host's CPUs during the run (same)
+    slowdown: float | None = None  # the host's, against when the profiles were measured
 
     @property
     def fps_error(self) -> float:
@@ -179,6 +181,7 @@ class _Ctx:
     batch: int
     run_s: float
     progress: Progress
+    speed: SpeedProbe | None = None
     plans: int = 0
 
     def env(self, link_bps: float) -> Environment:
@@ -210,7 +213,8 @@ class _Ctx:
         run = functools.partial(
             kr.throughput, self.settings, plan, path, frames, where, budget_s=budget, seed=0
         )
-        return less_stolen(run(), run)
+        slowdown = self.speed.slowdown() if self.speed is not None else None
+        return replace(less_stolen(run(), run), slowdown=slowdown)
 
 
 def less_stolen(fig: kr.RunFigures, again: Callable[[], kr.RunFigures]) -> kr.RunFigures:
@@ -238,10 +242,12 @@ def validate(
     only_cuts: Sequence[int] = (),
     rounds: int = 3,
     progress: Progress = lambda _: None,
+    speed: SpeedProbe | None = None,
 ) -> Validation:
     """Measure every cut (or `only_cuts`) at every uplink, then `plan auto`'s choice, and
     the choice against the oracle and the one-tier plans side by side `rounds` times;
-    the testbed must be up."""
+    the testbed must be up. With `speed` (marked when the profiles were measured), each
+    sweep run records the host's slowdown since."""
     began = time.monotonic()
     tb = testbed.state()
     assert tb is not None, "the testbed must be up"
@@ -262,6 +268,7 @@ def validate(
             batch,
             run_s,
             progress,
+            speed,
         )
         for uplink in order:
             testbed.set(uplink=uplink)
@@ -321,6 +328,7 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
             (measured.get(0), measured.get(1)),
             steal=fig.steal,
             host_busy=fig.host_busy,
+            slowdown=fig.slowdown,
         )
         for uplink, pred, fig in runs
     ]
@@ -463,7 +471,9 @@ def _measured_split(result: Validation, w: Candidate, uplink: str) -> kr.RunFigu
         return None
     for c in result.cuts:
         if c.cut == w.cuts[0] and c.uplink == uplink:
-            return kr.RunFigures(c.frames, c.measured_fps, c.complete, c.steal, c.host_busy)
+            return kr.RunFigures(
+                c.frames, c.measured_fps, c.complete, c.steal, c.host_busy, c.slowdown
+            )
     return None
 
 

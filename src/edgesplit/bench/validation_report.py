@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
+from edgesplit.bench.speed import SLOW
 from edgesplit.bench.steal import HOST_BUSY, steal_summary
 from edgesplit.bench.validate import CONTENDERS, ChoiceCheck, CutCheck, Validation
 
@@ -64,6 +66,8 @@ def headline(v: Validation) -> list[str]:
         lines.append(stolen)
     if busy := _host_line(v.cuts):
         lines.append(busy)
+    if slow := _slowdown_line(v.cuts):
+        lines.append(slow)
     return lines
 
 
@@ -89,6 +93,23 @@ def _host_line(cuts: Sequence[CutCheck]) -> str | None:
         f"runs, {sum(c in busy for c in misses)} of its {len(misses)} throughput misses "
         "among them (the cloud tier's stages, the broker, this benchmark and the edge's "
         "quota share them; the cost model counts the stages' tiers only)"
+    )
+
+
+def _slowdown_line(cuts: Sequence[CutCheck]) -> str | None:
+    """How much slower than when the profiles were measured the host was during the
+    sweep, and how many throughput misses ran on a host over SLOW slower."""
+    known = [c for c in cuts if c.slowdown is not None]
+    if not known:
+        return None
+    factors = sorted(c.slowdown for c in known if c.slowdown is not None)
+    slow = [c for c in known if c.slowdown is not None and c.slowdown > SLOW]
+    misses = [c for c in known if abs(c.fps_error) > THROUGHPUT_TOLERANCE]
+    return (
+        f"host slowdown against the profiles' time (the whole model timed before each "
+        f"run): median x{statistics.median(factors):.2f}, x{factors[0]:.2f}-"
+        f"x{factors[-1]:.2f}; over x{SLOW:.2f} in {len(slow)}/{len(known)} runs, "
+        f"{sum(c in slow for c in misses)} of the {len(misses)} throughput misses among them"
     )
 
 
@@ -146,6 +167,7 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                 "cloud_profiled_ms",
                 "steal",
                 "host_busy",
+                "slowdown",
             ]
         )
         for c in v.cuts:
@@ -169,6 +191,7 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                     "" if c.profiled_ms is None else f"{c.profiled_ms[1]:.3f}",
                     "" if c.steal is None else f"{c.steal:.4f}",
                     "" if c.host_busy is None else f"{c.host_busy:.4f}",
+                    "" if c.slowdown is None else f"{c.slowdown:.3f}",
                 ]
             )
     return path
@@ -252,12 +275,13 @@ def _md(v: Validation, out: Path) -> Path:
         "micro-batch's). * = the run did not finish. Steal: the share of the host's CPU "
         "the hypervisor took during the run. Host: the share of the host's CPUs (of their "
         f"time not stolen) busy during it; over {HOST_BUSY:.0%}, the host may have been "
-        "the limit. "
+        "the limit. Slow: the host's time for the whole model just before the run, over "
+        "its time when the profiles were measured. "
         "Predictions are calibrated where the headline says so (profiled figures in cuts.csv).",
         "",
         "| cut | uplink | edge ms pred / meas | err | cloud ms pred / meas | err | "
-        "fps pred / meas | err | limited by (predicted) | steal | host |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "fps pred / meas | err | limited by (predicted) | steal | host | slow |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cc in v.cuts:
         me, mc = cc.measured_ms
@@ -268,7 +292,8 @@ def _md(v: Validation, out: Path) -> Path:
             f"{_pct(cc.ms_error(1))} | {cc.predicted_fps:.1f} / {cc.measured_fps:.1f}"
             f"{'' if cc.complete else '*'} | {_pct(cc.fps_error)} | {cc.bottleneck} | "
             f"{'-' if cc.steal is None else f'{cc.steal:.0%}'} | "
-            f"{'-' if cc.host_busy is None else f'{cc.host_busy:.0%}'} |"
+            f"{'-' if cc.host_busy is None else f'{cc.host_busy:.0%}'} | "
+            f"{'-' if cc.slowdown is None else f'x{cc.slowdown:.2f}'} |"
         )
     path = out / "validation.md"
     path.write_text("\n".join(lines) + "\n")

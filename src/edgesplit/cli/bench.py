@@ -233,11 +233,14 @@ def validate_cmd(
     emulated tiers (predicted vs measured stage compute and throughput), and the plan
     `plan auto` chooses against the best cut measured, edge-only and cloud-only: in the
     sweep, then side by side (`--rounds`). A run during which the hypervisor stole more
-    than 10% of the CPU (a shared VM's CPU steal) is measured once more.
+    than 10% of the CPU (a shared VM's CPU steal) is measured once more. Each run also
+    reports how busy the host's CPUs were and how much slower the host was than when the
+    profiles were measured (the whole model timed on it before the run).
 
     Needs root and the local broker, like `bench run`.
     """
     from edgesplit.bench import validate, validation_report  # noqa: PLC0415
+    from edgesplit.bench.speed import SpeedProbe  # noqa: PLC0415
     from edgesplit.bench.testbed import Testbed, TestbedConfig  # noqa: PLC0415
     from edgesplit.cli.options import int_list, resolve_model, tier_pairs  # noqa: PLC0415
     from edgesplit.config import state_dir  # noqa: PLC0415
@@ -251,7 +254,11 @@ def validate_cmd(
     testbed = Testbed(state_dir(), broker)
     testbed.up(TestbedConfig(edge_cpu=edge_cpu, uplink=rates[0]))
     try:
+        frames = _real_frames(name, 120)
+        speed = SpeedProbe(onnx, frames[0].array)
+        speed.mark()
         profiles = _profiles_for(name, tier_pairs(profile_file, "--profile"), out, True)
+        speed.mark()
         edge_bootstrap = testbed.state().edge_bootstrap  # type: ignore[union-attr]
 
         def probe(_: str) -> float:
@@ -268,7 +275,7 @@ def validate_cmd(
                 profiles=profiles,
                 settings=settings,
                 testbed=testbed,
-                frames=_real_frames(name, 120),
+                frames=frames,
                 uplinks=rates,
                 link_probe=probe,
                 batch=batch,
@@ -276,6 +283,7 @@ def validate_cmd(
                 only_cuts=int_list(cuts, "--cuts"),
                 rounds=rounds,
                 progress=status.update,
+                speed=speed,
             )
     finally:
         testbed.down()
