@@ -66,7 +66,7 @@ def test_headline_says_which_misses_ran_with_the_host_busy(tmp_path: Path) -> No
     busy = (0.95, 0.50, 0.60, 0.85)  # the 5mbit miss (cut 1) ran with the host at 50%
     v.cuts = [replace(c, host_busy=b) for c, b in zip(v.cuts, busy, strict=True)]
     assert validation_report.headline(v)[-1].startswith(
-        "host CPUs over 80% busy in 2/4 of the sweep's runs, 0 of its 1 throughput misses "
+        "host CPUs over 75% busy in 2/4 of the sweep's runs, 0 of its 1 throughput misses "
         "among them"
     )
     validation_report.write(v, tmp_path)

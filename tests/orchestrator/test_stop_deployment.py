@@ -38,6 +38,7 @@ def test_a_stage_that_ignores_sigterm_is_killed(
         with capture_logs() as logs:
             stopped = dep.stop_deployment(tmp_path, "p-v1", timeout_s=0.3, expect_kill=expect_kill)
         assert [s.pid for s in stopped] == [proc.pid]
+        assert not dep.alive(proc.pid)  # gone on return: the plan can be deployed again
         assert proc.wait(timeout=5) == -9
         warnings = [(e["event"], e["pid"]) for e in logs if e["log_level"] == "warning"]
         assert warnings == ([("stage_killed", proc.pid)] if warned else [])

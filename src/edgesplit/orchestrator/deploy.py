@@ -30,6 +30,7 @@ log = get_logger("deploy")
 
 # Stage processes started by this process, kept so that stopping them reaps them too.
 _children: dict[int, subprocess.Popen[bytes]] = {}
+KILL_WAIT_S = 10.0  # for a SIGKILLed stage to be gone
 
 
 def _as_is(cmd: list[str]) -> list[str]:
@@ -304,21 +305,32 @@ def stop_deployment(
 
 
 def terminate(pids: Sequence[int], timeout_s: float) -> list[int]:
-    """SIGTERM each process, wait up to `timeout_s` for all, SIGKILL the rest (returned)."""
+    """SIGTERM each process, wait up to `timeout_s` for all, SIGKILL the rest (returned)
+    and wait until they are gone: a killed process still runs its exit, and in a CPU
+    quota that has run out (the testbed's edge) it waits for the next period first; a
+    plan deployed again at once had found it alive."""
+    _signal(pids, signal.SIGTERM)
+    _wait_gone(pids, timeout_s)
+    killed = [pid for pid in pids if alive(pid)]
+    _signal(killed, signal.SIGKILL)
+    _wait_gone(killed, KILL_WAIT_S)
+    return killed
+
+
+def _signal(pids: Sequence[int], sig: signal.Signals) -> None:
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
+            os.kill(pid, sig)
+        except ProcessLookupError:  # gone already
             continue
+
+
+def _wait_gone(pids: Sequence[int], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         _reap()
-        time.sleep(0.1)
-    killed = [pid for pid in pids if alive(pid)]
-    for pid in killed:
-        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
     _reap()
-    return killed
 
 
 def _reap() -> None:
