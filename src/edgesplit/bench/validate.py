@@ -67,6 +67,7 @@ Progress = Callable[[str], None]
 LinkProbe = Callable[[str], float]  # uplink setting -> measured payload bits/s
 MAX_FRAMES = 5000  # per run (the real frames are cycled)
 MAX_BYTES = 96 * 2**20  # of frames per run: about 670 photos of 224 x 224 x 3 bytes
+LINK_READINGS = 3  # per uplink, the highest kept (`best_reading`)
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,13 @@ class _Ctx:
         return replace(less_stolen(run(), run), slowdown=slowdown)
 
 
+def best_reading(probe: LinkProbe, uplink: str, readings: int = LINK_READINGS) -> float:
+    """The highest of `readings` probes of the uplink: other work on the host only ever
+    slows a probe down, and one low reading (53 Mbit/s of a 100 Mbit/s uplink the runs
+    then moved at 95, in an MNIST CNN validation) put every link-bound prediction 45% low."""
+    return max(probe(uplink) for _ in range(readings))
+
+
 def less_stolen(fig: kr.RunFigures, again: Callable[[], kr.RunFigures]) -> kr.RunFigures:
     """`fig`, or where the hypervisor stole more than MAX_STEAL of the CPU during it, the
     less stolen of it and a second run (a finished run before one that did not)."""
@@ -273,7 +281,7 @@ def validate(
         for uplink in order:
             testbed.set(uplink=uplink)
             progress(f"probing the edge uplink at {uplink}")
-            result.links[uplink] = link_probe(uplink)
+            result.links[uplink] = best_reading(link_probe, uplink)
         cuts = auto.common_cuts(ctx.env(result.links[order[0]]))
         if only_cuts:
             unknown = sorted(set(only_cuts) - set(cuts))
