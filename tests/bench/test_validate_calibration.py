@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from edgesplit.bench import validation_report
-from edgesplit.bench.validate import CutCheck, Validation, calibrate, calibration
+from edgesplit.bench.checks import CutCheck, Validation
+from edgesplit.bench.validate import calibrate, calibration
 from edgesplit.orchestrator.costmodel import Candidate, predict
 from tests.orchestrator.synthetic import env_of
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from edgesplit.bench import validation_report
-from edgesplit.bench.validate import ChoiceCheck, CutCheck, Validation
+from edgesplit.bench.checks import ChoiceCheck, CutCheck, Validation
 
 
 def _cut(cut: int, uplink: str, pred: float, meas: float, ms: tuple[float, float]) -> CutCheck:
@@ -24,6 +25,12 @@ def _validation() -> Validation:
     ]
     v.choices = [ChoiceCheck("5mbit", "edge | cut 2 (raw) | cloud", 5.0, 5.5, 1, 7.0, 4.0, 2.0)]
     return v
+
+
+def _per_run(v: Validation, name: str, values: tuple[float, ...]) -> None:
+    """Give each of the sweep's runs its own figure of a host measure (steal, ...)."""
+    changes: list[dict[str, Any]] = [{name: x} for x in values]
+    v.cuts = [replace(c, **change) for c, change in zip(v.cuts, changes, strict=True)]
 
 
 def test_errors_are_relative_to_the_measurement() -> None:
@@ -48,7 +55,7 @@ def test_headline_counts_each_cut_once_for_compute_and_per_uplink_for_throughput
 def test_headline_says_how_much_the_hypervisor_stole(tmp_path: Path) -> None:
     v = _validation()
     assert not any("steal" in line for line in validation_report.headline(v))  # unknown
-    v.cuts = [replace(c, steal=s) for c, s in zip(v.cuts, (0.01, 0.02, 0.30, 0.03), strict=True)]
+    _per_run(v, "steal", (0.01, 0.02, 0.30, 0.03))
     assert validation_report.headline(v)[-1] == (
         "CPU steal during the sweep's runs: median 2.5%, most 30%; 1/4 runs over 10% "
         "after a second try"
@@ -64,7 +71,7 @@ def test_headline_says_which_misses_ran_with_the_host_busy(tmp_path: Path) -> No
     v = _validation()
     assert not any("host CPUs" in line for line in validation_report.headline(v))  # unknown
     busy = (0.95, 0.50, 0.60, 0.85)  # the 5mbit miss (cut 1) ran with the host at 50%
-    v.cuts = [replace(c, host_busy=b) for c, b in zip(v.cuts, busy, strict=True)]
+    _per_run(v, "host_busy", busy)
     assert validation_report.headline(v)[-1].startswith(
         "host CPUs over 75% busy in 2/4 of the sweep's runs, 0 of its 1 throughput misses "
         "among them"
@@ -78,7 +85,7 @@ def test_headline_says_how_much_slower_the_host_was_than_when_profiled(tmp_path:
     v = _validation()
     assert not any("slowdown" in line for line in validation_report.headline(v))  # unknown
     slow = (1.0, 1.4, 0.9, 1.2)  # the 5mbit miss (cut 1) ran on a host 1.4x slower
-    v.cuts = [replace(c, slowdown=f) for c, f in zip(v.cuts, slow, strict=True)]
+    _per_run(v, "slowdown", slow)
     assert validation_report.headline(v)[-1].startswith(
         "host slowdown against the profiles' time (the whole model timed before each run): "
         "median x1.10, x0.90-x1.40; over x1.15 in 2/4 runs, 1 of the 1 throughput misses "

@@ -7,9 +7,9 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
+from edgesplit.bench.checks import CONTENDERS, ChoiceCheck, CutCheck, Validation
 from edgesplit.bench.speed import SLOW
 from edgesplit.bench.steal import HOST_BUSY, steal_summary
-from edgesplit.bench.validate import CONTENDERS, ChoiceCheck, CutCheck, Validation
 
 COMPUTE_TOLERANCE = 0.15
 THROUGHPUT_TOLERANCE = 0.20

@@ -1,0 +1,107 @@
+"""A validation's records: each cut predicted against measured, each uplink's choice
+against the oracle, and the whole run. Plain data: `validate` fills them, the report
+(`validation_report`) reads them."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CutCheck:
+    """One cut at one uplink: predicted against measured."""
+
+    cut: int
+    uplink: str
+    link_bps: float  # what the prediction assumed (measured through the broker)
+    predicted_fps: float
+    measured_fps: float
+    complete: bool
+    frames: int
+    bottleneck: str
+    predicted_ms: tuple[float, float]  # edge, cloud: compute per frame
+    measured_ms: tuple[float | None, float | None]
+    # the profiles' own prediction, where `predicted_*` are calibrated (see `calibrate`)
+    profiled_fps: float | None = None
+    profiled_ms: tuple[float, float] | None = None
+    steal: float | None = None  # of the host's CPU during the run (`kafka_runs.RunFigures`)
+    host_busy: float | None = None  # of the host's CPUs during the run (same)
+    slowdown: float | None = None  # the host's, against when the profiles were measured
+
+    @property
+    def fps_error(self) -> float:
+        return self.predicted_fps / self.measured_fps - 1 if self.measured_fps else float("inf")
+
+    def ms_error(self, stage: int, *, profiled: bool = False) -> float | None:
+        m = self.measured_ms[stage]
+        ms = self.profiled_ms if profiled and self.profiled_ms else self.predicted_ms
+        return None if not m else ms[stage] / m - 1
+
+    @property
+    def profiled_fps_error(self) -> float:
+        fps = self.profiled_fps if self.profiled_fps is not None else self.predicted_fps
+        return fps / self.measured_fps - 1 if self.measured_fps else float("inf")
+
+
+CONTENDERS = ("chosen", "oracle", "edge-only", "cloud-only")
+
+
+@dataclass(frozen=True)
+class ChoiceCheck:
+    """`plan auto` at one uplink against the oracle and the two one-tier plans.
+
+    The `*_fps` figures are the sweep's: each plan measured once, minutes apart, and the
+    oracle is the highest of many noisy figures. `rounds` measures the same plans again
+    side by side (one after another, `rounds` times, frames/s per round, keyed by
+    CONTENDERS): on a host whose speed drifts, those are the figures to compare.
+    """
+
+    uplink: str
+    chosen: str
+    predicted_fps: float
+    measured_fps: float
+    oracle_cut: int
+    oracle_fps: float
+    edge_only_fps: float
+    cloud_only_fps: float
+    rounds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def fps(self, contender: str) -> float:
+        """Median of the side-by-side rounds, or the sweep's figure without them."""
+        if runs := self.rounds.get(contender):
+            return statistics.median(runs)
+        return {
+            "chosen": self.measured_fps,
+            "oracle": self.oracle_fps,
+            "edge-only": self.edge_only_fps,
+            "cloud-only": self.cloud_only_fps,
+        }[contender]
+
+    @property
+    def of_oracle(self) -> float:
+        """The chosen plan's throughput over the oracle's (side by side, where measured)."""
+        oracle = self.fps("oracle")
+        return self.fps("chosen") / oracle if oracle else 0.0
+
+    @property
+    def of_oracle_in_sweep(self) -> float:
+        return self.measured_fps / self.oracle_fps if self.oracle_fps else 0.0
+
+    @property
+    def beats_a_one_tier_plan(self) -> bool:
+        return self.fps("chosen") >= min(self.fps("edge-only"), self.fps("cloud-only"))
+
+
+@dataclass
+class Validation:
+    model: str
+    edge_cpu: float
+    uplinks: tuple[str, ...]
+    batch: int
+    links: dict[str, float] = field(default_factory=dict)
+    cuts: list[CutCheck] = field(default_factory=list)
+    choices: list[ChoiceCheck] = field(default_factory=list)
+    seconds: float = 0.0
+    calibration: dict[str, float] = field(default_factory=dict)  # tier -> measured/profiled
