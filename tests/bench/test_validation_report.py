@@ -87,7 +87,7 @@ def test_headline_says_how_much_slower_the_host_was_than_when_profiled(tmp_path:
     slow = (1.0, 1.4, 0.9, 1.2)  # the 5mbit miss (cut 1) ran on a host 1.4x slower
     _per_run(v, "slowdown", slow)
     assert validation_report.headline(v)[-1].startswith(
-        "host slowdown against the profiles' time (the whole model timed before each run): "
+        "host slowdown against the profiles' time (the whole model timed during each run): "
         "median x1.10, x0.90-x1.40; over x1.15 in 2/4 runs, 1 of the 1 throughput misses "
         "among them"
     )

@@ -117,8 +117,15 @@ class _Ctx:
         run = functools.partial(
             kr.throughput, self.settings, plan, path, frames, where, budget_s=budget, seed=0
         )
-        slowdown = self.speed.slowdown() if self.speed is not None else None
-        return replace(less_stolen(run(), run), slowdown=slowdown)
+        return less_stolen(self._metered(run), lambda: self._metered(run))
+
+    def _metered(self, run: Callable[[], kr.RunFigures]) -> kr.RunFigures:
+        """`run`, with the host's slowdown during it where there is a SpeedProbe."""
+        if self.speed is None:
+            return run()
+        with self.speed.metering() as reading:
+            fig = run()
+        return replace(fig, slowdown=self.speed.slowdown(reading))
 
 
 def best_reading(probe: LinkProbe, uplink: str, readings: int = LINK_READINGS) -> float:
@@ -157,8 +164,8 @@ def validate(
 ) -> Validation:
     """Measure every cut (or `only_cuts`) at every uplink, then `plan auto`'s choice, and
     the choice against the oracle and the one-tier plans side by side `rounds` times;
-    the testbed must be up. With `speed` (marked when the profiles were measured), each
-    sweep run records the host's slowdown since."""
+    the testbed must be up. With `speed` (its reference sampled while the profiles were
+    measured), each sweep run records the host's slowdown during it."""
     began = time.monotonic()
     tb = testbed.state()
     assert tb is not None, "the testbed must be up"

@@ -106,7 +106,7 @@ def _slowdown_line(cuts: Sequence[CutCheck]) -> str | None:
     slow = [c for c in known if c.slowdown is not None and c.slowdown > SLOW]
     misses = [c for c in known if abs(c.fps_error) > THROUGHPUT_TOLERANCE]
     return (
-        f"host slowdown against the profiles' time (the whole model timed before each "
+        f"host slowdown against the profiles' time (the whole model timed during each "
         f"run): median x{statistics.median(factors):.2f}, x{factors[0]:.2f}-"
         f"x{factors[-1]:.2f}; over x{SLOW:.2f} in {len(slow)}/{len(known)} runs, "
         f"{sum(c in slow for c in misses)} of the {len(misses)} throughput misses among them"

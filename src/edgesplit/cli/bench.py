@@ -235,7 +235,8 @@ def validate_cmd(
     sweep, then side by side (`--rounds`). A run during which the hypervisor stole more
     than 10% of the CPU (a shared VM's CPU steal) is measured once more. Each run also
     reports how busy the host's CPUs were and how much slower the host was than when the
-    profiles were measured (the whole model timed on it before the run).
+    profiles were measured (the whole model timed on one thread of the host, now and
+    then, during the run and during the profiling).
 
     Needs root and the local broker, like `bench run`.
     """
@@ -256,9 +257,8 @@ def validate_cmd(
     try:
         frames = _real_frames(name, 120)
         speed = SpeedProbe(onnx, frames[0].array)
-        speed.mark()
-        profiles = _profiles_for(name, tier_pairs(profile_file, "--profile"), out, True)
-        speed.mark()
+        with speed.metering(speed.reference):
+            profiles = _profiles_for(name, tier_pairs(profile_file, "--profile"), out, True)
         edge_bootstrap = testbed.state().edge_bootstrap  # type: ignore[union-attr]
 
         def probe(_: str) -> float:
