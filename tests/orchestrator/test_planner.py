@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgesplit.errors import PlanningError
+from edgesplit.orchestrator.auto import choose, explain
 from edgesplit.orchestrator.costmodel import (
     RECORD_OVERHEAD,
     RESULT_BYTES,
@@ -18,7 +19,7 @@ from edgesplit.orchestrator.costmodel import (
     predict,
     score,
 )
-from edgesplit.orchestrator.planner import Constraints, best, candidates
+from edgesplit.orchestrator.planner import TIE, Constraints, best, candidates
 from edgesplit.orchestrator.profile import TransportCost
 from tests.orchestrator.synthetic import env_of
 
@@ -103,11 +104,17 @@ def test_dynamic_program_finds_the_exhaustive_optimum(
     cons = Constraints(max_stages=stages, encodings=("raw", "int8"))
     cuts = list(range(1, len(unit)))
     dp_cand, dp_pred = best(env, cons, cuts, objective)
-    exhaustive = max(
-        (predict(c, env) for c in candidates(env, cons, cuts)), key=lambda p: score(p, objective)
-    )
-    assert score(dp_pred, objective) == pytest.approx(score(exhaustive, objective), rel=1e-9)
+    every = [predict(c, env) for c in candidates(env, cons, cuts)]
+    exhaustive = max(every, key=lambda p: score(p, objective))
     assert len(dp_cand.tiers) <= stages
+    if objective == "latency":
+        assert dp_pred.latency_ms == pytest.approx(exhaustive.latency_ms, rel=1e-9)
+        return
+    # of the candidates within TIE of the best throughput, the most headroom
+    floor = (1 - TIE) * exhaustive.throughput_fps
+    assert dp_pred.throughput_fps >= floor * (1 - 1e-9)
+    within = [p for p in every if p.throughput_fps >= floor * (1 + 1e-9)]
+    assert dp_pred.headroom_fps >= max(p.headroom_fps for p in within) * (1 - 1e-9)
 
 
 def test_candidate_checks_itself() -> None:
@@ -161,3 +168,32 @@ def test_a_loop_measured_transport_cost_holds_the_raw_codec_once() -> None:
     wire = 100_000 + RECORD_OVERHEAD
     raw_codec_ms = (0.1 + 0.1) * wire / 1e6  # the synthetic profile's raw codec, both ends
     assert edge_ms(relay) - edge_ms(loop) == pytest.approx(raw_codec_ms / 0.5, rel=1e-6)
+
+
+def test_a_near_tie_goes_to_the_plan_with_cpu_to_spare() -> None:
+    """An edge-bound cut predicted 1% faster than a link-bound one is a tie: the planner
+    takes the link-bound cut, whose edge stage has time to spare (MobileNetV2 at 20 Mbit/s
+    ran the edge-bound cut 16% under its prediction and the link-bound one at it)."""
+    # nodes of 10 ms each on the edge; cut 1 carries 50 kB, cut 2 10 kB
+    roomy = env_of([10.0, 10.0, 10.0], [50_000, 10_000], 1.0, 1e12)
+    edge_bound = Candidate((2,), ("raw",), ("edge", "cloud"))
+    link_bound = Candidate((1,), ("raw",), ("edge", "cloud"))
+    edge_fps = predict(edge_bound, roomy).throughput_fps  # the edge's 20 ms of the model
+
+    def uplink_for(share: float) -> Environment:
+        """The uplink at which cut 1's records go at `share` x the edge-bound rate."""
+        bps = share * edge_fps * 8 * predict(link_bound, roomy).wire_bytes[0]
+        return replace(roomy, uplink_bps={"edge": bps})
+
+    env = uplink_for(0.99)
+    fast, linked = predict(edge_bound, env), predict(link_bound, env)
+    assert fast.bottleneck == "stage 0 (edge)"  # the plain optimum, by 1%
+    assert linked.throughput_fps == pytest.approx(0.99 * fast.throughput_fps)
+    chosen, pred = best(env, Constraints(max_stages=2), [1, 2], "throughput")
+    assert chosen == link_bound
+    assert pred.bottleneck == "stage 0's output over edge's uplink"
+    assert pred.headroom_fps > 1.5 * fast.headroom_fps
+    lines = explain(choose(env, Constraints(max_stages=2), "throughput"))
+    assert any(line.startswith("a near tie, broken for CPU to spare") for line in lines)
+    # a clear gap is no tie: with cut 1's link 10% slower, the edge-bound cut wins
+    assert best(uplink_for(0.9), Constraints(max_stages=2), [1, 2], "throughput")[0] == edge_bound

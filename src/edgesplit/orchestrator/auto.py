@@ -1,8 +1,8 @@
 """`plan auto`: profiles + tiers + objective -> the plan the cost model predicts is best.
 
 The planner searches the single-tensor cuts every tier has profiled. It explains its
-choice: the best candidates with their predicted figures, what limits each, and by how
-much the winner beats edge-only and cloud-only.
+choice: the best candidates with their predicted figures, what limits each, a near tie it
+broke for headroom, and by how much the winner beats edge-only and cloud-only.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from edgesplit.errors import PlanningError
 from edgesplit.orchestrator.costmodel import Candidate, Environment, Prediction, predict, rank
-from edgesplit.orchestrator.planner import Constraints, best, candidates
+from edgesplit.orchestrator.planner import TIE, Constraints, best, candidates
 from edgesplit.orchestrator.profile import TierProfile
 
 
@@ -79,6 +79,15 @@ def explain(choice: Choice) -> list[str]:
         f"chosen: {choice.winner.describe()}: {p.throughput_fps:.1f} frames/s, "
         f"{p.latency_ms:.1f} ms; limited by {p.bottleneck}"
     )
+    if choice.ranked and objective == "throughput":
+        top, top_p = choice.ranked[0]
+        if top_p.throughput_fps > p.throughput_fps:
+            lines.append(
+                f"a near tie, broken for CPU to spare: {top.describe()} is predicted "
+                f"{top_p.throughput_fps:.1f} frames/s (within {TIE:.0%}), but its slowest "
+                f"stage could do only {top_p.headroom_fps:.1f}, the chosen plan's "
+                f"{p.headroom_fps:.1f}"
+            )
     for name, tiers in (("edge-only", (env.chain[0],)), ("cloud-only", (env.chain[-1],))):
         ref = predict(Candidate((), (), tiers), env)
         gain = (

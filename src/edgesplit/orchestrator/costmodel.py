@@ -72,6 +72,11 @@ class Prediction:
     wire_bytes: tuple[float, ...]  # per frame, each stage's output on the wire
     bottleneck: str
 
+    @property
+    def headroom_fps(self) -> float:
+        """The slowest stage's own rate, links left out: the CPU the plan has to spare."""
+        return min((1000 / ms for ms in self.stage_ms if ms > 0), default=float("inf"))
+
 
 @dataclass(frozen=True)
 class Environment:
