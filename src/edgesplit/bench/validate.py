@@ -117,7 +117,8 @@ class _Ctx:
         run = functools.partial(
             kr.throughput, self.settings, plan, path, frames, where, budget_s=budget, seed=0
         )
-        return less_stolen(self._metered(run), lambda: self._metered(run))
+        metered = functools.partial(self._metered, run)
+        return less_stolen(metered(), metered)
 
     def _metered(self, run: Callable[[], kr.RunFigures]) -> kr.RunFigures:
         """`run`, with the host's slowdown during it where there is a SpeedProbe."""
