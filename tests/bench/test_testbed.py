@@ -25,10 +25,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from edgesplit.bench import cgroups, shaping
 from edgesplit.bench import testbed as tb
 from edgesplit.bench.rates import format_rate, parse_rate
-from edgesplit.bench.steal import CpuClock, steal_since
 from edgesplit.broker import LocalBroker
 from edgesplit.config import KafkaSettings, cache_dir
 from edgesplit.kafka.admin import TopicSpec, create_topics
+from edgesplit.orchestrator.steal import CpuClock, steal_since
 
 # A /30 of 10.214.0.0/16 and a name per test session: concurrent runs do not collide.
 _N = os.getpid() % 16384

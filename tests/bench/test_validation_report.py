@@ -65,6 +65,14 @@ def test_headline_says_how_much_the_hypervisor_stole(tmp_path: Path) -> None:
     assert (tmp_path / "cuts.csv").read_text().splitlines()[3].endswith(",0.3000,,")
 
 
+def test_headline_says_how_much_was_stolen_while_profiling() -> None:
+    v = _validation()
+    v.profile_steal = {"edge": 0.012, "cloud": 0.25}
+    assert validation_report.headline(v)[-1] == (
+        "CPU steal while the profiles were measured: edge 1.2%, cloud 25.0%"
+    )
+
+
 def test_headline_says_which_misses_ran_with_the_host_busy(tmp_path: Path) -> None:
     """A run with the host's CPUs busy throughout may have been limited by the host (the
     broker, the benchmark, the edge's quota beside the cloud tier), not by its plan."""

@@ -14,11 +14,12 @@ from typer.testing import CliRunner
 from edgesplit.cli.main import app
 from edgesplit.config import KafkaSettings
 from edgesplit.kafka.admin import ping
+from edgesplit.orchestrator import profiler
 from edgesplit.orchestrator.agreement import cache_file
 from edgesplit.orchestrator.flops import GraphCosts
 from edgesplit.orchestrator.graph import ModelGraph
 from edgesplit.orchestrator.linkprobe import PROBE_PREFIX, probe_link
-from edgesplit.orchestrator.profile import TierProfile, load_profile
+from edgesplit.orchestrator.profile import TierProfile, load_profile, save_profile
 from edgesplit.orchestrator.profiler import cpu_quota, profile_model
 from edgesplit.orchestrator.profiles_topic import publish_profile, read_profiles
 from tests.support import zoo_onnx
@@ -53,6 +54,7 @@ def test_every_single_tensor_cut_is_profiled(profile: TierProfile, mnist: Path) 
     assert profile.batch_sizes == (1, 4)
     assert profile.cpus == cpu_quota() > 0
     assert 0.05 <= profile.cpu_share <= 1.0  # what a busy stage gets of its CPUs
+    assert profile.steal is not None and 0 <= profile.steal <= 1  # read from /proc/stat
 
 
 def test_prefix_and_suffix_add_up_to_the_whole_model(profile: TierProfile) -> None:
@@ -171,6 +173,54 @@ def test_the_profile_commands(kafka: KafkaSettings, tmp_path: Path) -> None:
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+class _Busy:
+    """An executor whose run takes 2 ms of CPU."""
+
+    def run(self, feeds: object) -> None:
+        start = time.process_time()
+        while time.process_time() - start < 0.002:
+            pass
+
+
+def test_cpu_share_is_read_again_while_the_hypervisor_steals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    readings: list[float] = []
+
+    def stealing(figures: list[float]) -> None:
+        readings[:] = []
+
+        def steal_since(_clock: object) -> float:
+            readings.append(figures[len(readings)])
+            return readings[-1]
+
+        monkeypatch.setattr(profiler, "steal_since", steal_since)
+
+    stealing([0.5, 0.4, 0.0, 0.0])  # a burst of steal, then quiet
+    share = profiler.cpu_share(_Busy(), {}, parallel=1.0, seconds=0.02)  # type: ignore[arg-type]
+    assert len(readings) == 3 and 0.05 <= share <= 1.0  # the quiet reading ended it
+    stealing([0.9] * 9)  # stolen throughout
+    profiler.cpu_share(_Busy(), {}, parallel=1.0, seconds=0.02)  # type: ignore[arg-type]
+    assert len(readings) == profiler.SHARE_TRIES
+    stealing([0.01])
+    profiler.cpu_share(_Busy(), {}, parallel=1.0, seconds=0.02)  # type: ignore[arg-type]
+    assert len(readings) == 1
+
+
+def test_a_stolen_profile_says_to_profile_again(profile: TierProfile, tmp_path: Path) -> None:
+    quiet, stolen = tmp_path / "quiet.json", tmp_path / "stolen.json"
+    save_profile(profile.model_copy(update={"steal": 0.02}), quiet)
+    save_profile(profile.model_copy(update={"steal": 0.31}), stolen)
+    assert not load_profile(quiet).stolen and load_profile(stolen).stolen
+    runner = CliRunner()
+    shown = runner.invoke(app, ["profile", "show", str(quiet)])
+    assert shown.exit_code == 0 and "CPU steal while profiling 2%" in shown.output
+    assert "profile again" not in shown.output
+    shown = runner.invoke(app, ["profile", "show", str(stolen)])
+    assert shown.exit_code == 0 and "CPU steal while profiling 31%" in shown.output
+    assert "took 31% of this host's CPU" in shown.output and "profile again" in shown.output
 
 
 def test_cpu_quota_reads_the_cgroup(tmp_path: Path) -> None:

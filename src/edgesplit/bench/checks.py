@@ -105,3 +105,5 @@ class Validation:
     choices: list[ChoiceCheck] = field(default_factory=list)
     seconds: float = 0.0
     calibration: dict[str, float] = field(default_factory=dict)  # tier -> measured/profiled
+    # tier -> the share of the host's CPU the hypervisor stole while it was profiled
+    profile_steal: dict[str, float] = field(default_factory=dict)

@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 
 from edgesplit.bench.measure import percentiles
-from edgesplit.bench.steal import CpuClock, busy_since, steal_since
 from edgesplit.config import KafkaSettings
 from edgesplit.consumers.results import Answer, ResultsSummary, read_results
 from edgesplit.kafka.admin import delete_topics
@@ -41,6 +40,7 @@ from edgesplit.kafka.io import read_to_end
 from edgesplit.log import get_logger
 from edgesplit.orchestrator import deploy as dep
 from edgesplit.orchestrator.plan import Plan
+from edgesplit.orchestrator.steal import CpuClock, busy_since, steal_since
 from edgesplit.producers.sources import Sample
 from edgesplit.producers.stream import stream
 from edgesplit.schemas.encoding import TensorEncoding

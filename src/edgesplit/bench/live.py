@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgesplit.bench.steal import CpuClock, steal_since
 from edgesplit.bench.testbed import Testbed, TestbedConfig
 from edgesplit.config import KafkaSettings
 from edgesplit.consumers.results import read_results
@@ -46,6 +45,7 @@ from edgesplit.orchestrator.live import Event, Orchestrator, Settings, timeline_
 from edgesplit.orchestrator.local_agents import start_local_agents, stop_local_agents
 from edgesplit.orchestrator.profile import TierProfile
 from edgesplit.orchestrator.profiles_topic import publish_profile, read_profiles
+from edgesplit.orchestrator.steal import CpuClock, steal_since
 from edgesplit.producers.sources import Sample
 from edgesplit.producers.stream import stream
 from edgesplit.schemas.codec import decode_result

@@ -9,8 +9,8 @@ from pathlib import Path
 from edgesplit.bench.measure import Measurement
 from edgesplit.bench.rates import parse_rate
 from edgesplit.bench.runner import BenchRun
-from edgesplit.bench.steal import steal_summary
 from edgesplit.errors import ConfigError
+from edgesplit.orchestrator.steal import steal_summary
 
 ORDER = ("oracle", "plan", "edge-only", "cloud-only", "cloud-only-jpeg", "rpc", "unsplit")
 

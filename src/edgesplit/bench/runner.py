@@ -32,7 +32,6 @@ from edgesplit.bench.frames import real_frames
 from edgesplit.bench.measure import Measurement, percentiles
 from edgesplit.bench.rates import parse_rate
 from edgesplit.bench.scenario import Scenario
-from edgesplit.bench.steal import CpuClock, steal_since
 from edgesplit.bench.testbed import Testbed, TestbedConfig
 from edgesplit.broker import LocalBroker
 from edgesplit.config import KafkaSettings, cache_dir, state_dir
@@ -41,6 +40,7 @@ from edgesplit.log import get_logger
 from edgesplit.orchestrator import deploy as dep
 from edgesplit.orchestrator.builder import build_plan
 from edgesplit.orchestrator.plan import BatchPolicy, Plan, load_plan
+from edgesplit.orchestrator.steal import CpuClock, steal_since
 from edgesplit.producers.sources import Sample
 from edgesplit.stages.executor import Executor
 

@@ -38,7 +38,6 @@ from edgesplit.bench import kafka_runs as kr
 from edgesplit.bench.checks import ChoiceCheck, CutCheck, Validation
 from edgesplit.bench.rates import parse_rate
 from edgesplit.bench.speed import SpeedProbe
-from edgesplit.bench.steal import MAX_STEAL
 from edgesplit.bench.testbed import Testbed
 from edgesplit.config import KafkaSettings
 from edgesplit.errors import ConfigError, StageError
@@ -60,6 +59,7 @@ from edgesplit.orchestrator.plan import BatchPolicy, Plan
 from edgesplit.orchestrator.planner import Constraints
 from edgesplit.orchestrator.profile import TierProfile
 from edgesplit.orchestrator.rebalancer import scaled
+from edgesplit.orchestrator.steal import MAX_STEAL
 from edgesplit.producers.sources import Sample
 from edgesplit.stages.metrics import decode_metrics
 
@@ -173,6 +173,7 @@ def validate(
     edge = dep.Placement(wrap=testbed.wrap, bootstrap=tb.edge_bootstrap)
     order = tuple(sorted(uplinks, key=parse_rate, reverse=True))
     result = Validation(model, tb.edge_cpu, order, batch)
+    result.profile_steal = {t: p.steal for t, p in profiles.items() if p.steal is not None}
     with tempfile.TemporaryDirectory(prefix="edgesplit-validate-") as tmp:
         ctx = _Ctx(
             model,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edgesplit.bench.checks import CONTENDERS, ChoiceCheck, CutCheck, Validation
 from edgesplit.bench.speed import SLOW
-from edgesplit.bench.steal import HOST_BUSY, steal_summary
+from edgesplit.orchestrator.steal import HOST_BUSY, steal_summary
 
 COMPUTE_TOLERANCE = 0.15
 THROUGHPUT_TOLERANCE = 0.20
@@ -62,6 +62,9 @@ def headline(v: Validation) -> list[str]:
             line += f"; profiles alone {raw}/{n}"
         lines.append(line)
     lines += [_choice_line(ch) for ch in v.choices]
+    if v.profile_steal:
+        figures = ", ".join(f"{t} {s:.1%}" for t, s in v.profile_steal.items())
+        lines.append(f"CPU steal while the profiles were measured: {figures}")
     if stolen := _steal_line(v.cuts):
         lines.append(stolen)
     if busy := _host_line(v.cuts):

@@ -180,21 +180,28 @@ def _real_frames(model: str, count: int) -> list[Sample]:
 def _profiles_for(
     model: str, given: dict[str, str], out: Path, testbed_edge: bool
 ) -> dict[str, TierProfile]:
-    """The given profile files; the missing ones measured now (the edge in the testbed)."""
-    from edgesplit.orchestrator.profile import load_profile  # noqa: PLC0415
+    """The given profile files; the missing ones measured now (the edge in the testbed),
+    each once more where the hypervisor stole much of the CPU meanwhile (the less stolen
+    kept: one burst would set every prediction of a long validation off)."""
+    from edgesplit.orchestrator.profile import load_profile, save_profile  # noqa: PLC0415
 
     profiles = {t: load_profile(Path(f)) for t, f in given.items()}
     for tier in ("edge", "cloud"):
         if tier in profiles:
             continue
         path = out / f"profile-{model}-{tier}.json"
-        err_console.print(f"profiling {model} on the {tier} tier -> {path}")
         cmd = [sys.executable, "-m", "edgesplit", "profile", "run", model, "--tier", tier]
         cmd += ["--no-publish", "-o", str(path)]  # link and transport measured too
         if tier == "edge" and testbed_edge:
             cmd.append("--testbed")
+        err_console.print(f"profiling {model} on the {tier} tier -> {path}")
         subprocess.run(cmd, check=True)
-        profiles[tier] = load_profile(path)
+        profiles[tier] = first = load_profile(path)
+        if first.stolen:
+            err_console.print(f"profiling {model} on the {tier} tier again (CPU steal)")
+            subprocess.run(cmd, check=True)
+            profiles[tier] = min(first, load_profile(path), key=lambda p: p.steal or 0.0)
+            save_profile(profiles[tier], path)
     return profiles
 
 
@@ -233,7 +240,8 @@ def validate_cmd(
     emulated tiers (predicted vs measured stage compute and throughput), and the plan
     `plan auto` chooses against the best cut measured, edge-only and cloud-only: in the
     sweep, then side by side (`--rounds`). A run during which the hypervisor stole more
-    than 10% of the CPU (a shared VM's CPU steal) is measured once more. Each run also
+    than 10% of the CPU (a shared VM's CPU steal) is measured once more, and so is a
+    profile. Each run also
     reports how busy the host's CPUs were and how much slower the host was than when the
     profiles were measured (the whole model timed on one thread of the host, now and
     then, during the run and during the profiling).

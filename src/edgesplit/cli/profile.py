@@ -185,8 +185,23 @@ def _summary(profile: TierProfile, path: Path, *, published: bool) -> None:
             f"round trip {link.rtt_ms:.1f} ms",
             highlight=False,
         )
+    _host(profile)
     where = f"wrote {path}" + (" and published it to the profiles topic" if published else "")
     console.print(where, highlight=False)
+
+
+def _host(profile: TierProfile) -> None:
+    """The share of its CPUs a busy stage got, and the hypervisor's steal, with a warning
+    where the steal was enough to make the timings worth taking again."""
+    stolen = "" if profile.steal is None else f"; CPU steal while profiling {profile.steal:.0%}"
+    console.print(f"a busy stage got {profile.cpu_share:.0%} of its CPUs{stolen}", highlight=False)
+    if profile.stolen:
+        err_console.print(
+            f"[yellow]warning:[/] the hypervisor took {profile.steal:.0%} of this host's CPU "
+            "while profiling; its figures may be slow or uneven: profile again on a quieter "
+            "host",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -272,6 +287,7 @@ def render(profile: TierProfile) -> None:
         )
     else:
         console.print("link: not measured", highlight=False)
+    _host(profile)
 
 
 def _encoding_order(name: str) -> tuple[bool, int, str]:

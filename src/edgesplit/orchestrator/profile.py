@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgesplit.errors import ConfigError
+from edgesplit.orchestrator.steal import MAX_STEAL
 
 
 class _Frozen(BaseModel):
@@ -108,6 +109,13 @@ class TierProfile(_Frozen):
     transport: TransportCost | None = None
     measured_at: float
     frames: int = 0  # real frames the accuracy figures used
+    steal: float | None = None  # of the host's CPU, taken by the hypervisor while profiling
+
+    @property
+    def stolen(self) -> bool:
+        """Whether the hypervisor took more than MAX_STEAL of the host's CPU while this was
+        measured: a profile worth taking again on a quieter host."""
+        return self.steal is not None and self.steal > MAX_STEAL
 
     def cut(self, index: int) -> CutCost:
         for c in self.cuts:

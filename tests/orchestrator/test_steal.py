@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from edgesplit.bench import steal
 from edgesplit.bench.kafka_runs import RunFigures
-from edgesplit.bench.steal import MAX_STEAL
 from edgesplit.bench.validate import less_stolen
+from edgesplit.orchestrator import steal
+from edgesplit.orchestrator.steal import MAX_STEAL
 
 
 def _stat(path: Path, steal_jiffies: int, idle: int) -> None:

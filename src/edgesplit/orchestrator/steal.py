@@ -4,7 +4,8 @@ Steal is time this VM's vCPUs wanted to run while the hypervisor ran something e
 On a shared VM it comes in bursts: on the project's CI machine, from 2% to 76% of the CPU
 over a few seconds, minutes apart. Inside the guest nothing shows it but /proc/stat: the
 clock runs on, timers fire late, a run answers fewer frames per second and a CPU-bound
-stage looks slower than its profile. Benchmarks read it around each run and report it.
+stage looks slower than its profile. Benchmarks read it around each run and report it;
+the profiler reads it over its own run.
 
 The host's busy share tells a run that the host itself limited: on the emulated tiers
 the cloud tier's stages, the broker, the benchmark's camera and reader and the edge's
