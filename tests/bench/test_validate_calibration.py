@@ -3,11 +3,13 @@ profiles)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from edgesplit.bench import validation_report
 from edgesplit.bench.checks import CutCheck, Validation
-from edgesplit.bench.validate import calibrate, calibration
+from edgesplit.bench.validate import at_host_speed, calibrate, calibration
 from edgesplit.orchestrator.costmodel import Candidate, predict
 from tests.orchestrator.synthetic import env_of
 
@@ -37,7 +39,7 @@ def test_calibrated_predictions_scale_compute_and_keep_the_profiled_ones() -> No
         assert after.predicted_ms[0] == pytest.approx(1.5 * before.predicted_ms[0])
         assert after.predicted_ms[1] == pytest.approx(before.predicted_ms[1])
         assert after.predicted_fps <= before.predicted_fps  # a slower edge, never faster
-        assert after.ms_error(0, profiled=True) == before.ms_error(0)
+        assert after.ms_error(0, "profiled") == before.ms_error(0)
 
 
 def test_the_headline_gives_calibrated_and_profile_only_figures() -> None:
@@ -51,3 +53,23 @@ def test_the_headline_gives_calibrated_and_profile_only_figures() -> None:
     assert lines[1].startswith("edge stage compute within 15%: 1/1 cuts")
     assert lines[1].endswith("; profiles alone 0/1")
     assert lines[2].endswith("; profiles alone 1/1")
+
+
+def test_predictions_at_each_runs_host_speed_scale_both_tiers_by_its_slowdown() -> None:
+    raw = _check(2, (None, None)).predicted_ms
+    slow = 1.3  # the host ran 1.3x slower than while profiled; compute did too
+    checks = [
+        replace(_check(2, (slow * raw[0], slow * raw[1])), slowdown=slow),
+        _check(3, (1.0, 1.0)),  # no slowdown metered: no such prediction
+    ]
+    out = at_host_speed(checks, ENV.profiles, 4)
+    assert out[0].at_speed_ms == pytest.approx((slow * raw[0], slow * raw[1]))
+    assert out[0].at_speed_fps is not None and out[0].at_speed_fps < out[0].predicted_fps
+    assert out[0].ms_error(0, "at_speed") == pytest.approx(0.0)
+    assert out[0].ms_error(0) == pytest.approx(1 / slow - 1)  # the prediction itself stays
+    assert out[1] == checks[1] and out[1].fps_error_of("at_speed") == out[1].fps_error
+    v = Validation("m", 0.5, ("100mbit",), 4, links={"100mbit": 1e8}, cuts=out[:1])
+    lines = validation_report.headline(v)
+    assert lines[0].startswith("edge stage compute within 15%: 0/1 cuts")
+    assert lines[0].endswith("; at each run's host speed 1/1")
+    assert "profiles alone" not in lines[0]  # no calibration

@@ -7,6 +7,9 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
+
+Basis = Literal["predicted", "profiled", "at_speed"]
 
 
 @dataclass(frozen=True)
@@ -29,20 +32,28 @@ class CutCheck:
     steal: float | None = None  # of the host's CPU during the run (`kafka_runs.RunFigures`)
     host_busy: float | None = None  # of the host's CPUs during the run (same)
     slowdown: float | None = None  # the host's, against when the profiles were measured
+    # the profiles' prediction with compute scaled by `slowdown` (`at_host_speed`)
+    at_speed_fps: float | None = None
+    at_speed_ms: tuple[float, float] | None = None
 
     @property
     def fps_error(self) -> float:
-        return self.predicted_fps / self.measured_fps - 1 if self.measured_fps else float("inf")
+        return self.fps_error_of("predicted")
 
-    def ms_error(self, stage: int, *, profiled: bool = False) -> float | None:
-        m = self.measured_ms[stage]
-        ms = self.profiled_ms if profiled and self.profiled_ms else self.predicted_ms
-        return None if not m else ms[stage] / m - 1
-
-    @property
-    def profiled_fps_error(self) -> float:
-        fps = self.profiled_fps if self.profiled_fps is not None else self.predicted_fps
+    def fps_error_of(self, basis: Basis) -> float:
+        """The error of one prediction: `predicted` (calibrated where there is a
+        calibration), `profiled` (the profiles alone) or `at_speed` (the profiles at the
+        run's host speed); either of the last two, where missing, is `predicted`."""
+        fps = {"profiled": self.profiled_fps, "at_speed": self.at_speed_fps}.get(basis)
+        fps = self.predicted_fps if fps is None else fps
         return fps / self.measured_fps - 1 if self.measured_fps else float("inf")
+
+    def ms_error(self, stage: int, basis: Basis = "predicted") -> float | None:
+        """`stage`'s compute error, of the prediction `basis` (as `fps_error_of`)."""
+        m = self.measured_ms[stage]
+        ms = {"profiled": self.profiled_ms, "at_speed": self.at_speed_ms}.get(basis)
+        ms = self.predicted_ms if ms is None else ms
+        return None if not m else ms[stage] / m - 1
 
 
 CONTENDERS = ("chosen", "oracle", "edge-only", "cloud-only")
