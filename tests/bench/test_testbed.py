@@ -197,8 +197,11 @@ CALM = 0.15
 PATIENCE_S = 150.0
 
 
-def assert_rates(attempt: Callable[[], list[str | None]]) -> None:
-    """Run `attempt` (a transfer and its `near` checks) until all pass: 3 calm attempts.
+def assert_rates(
+    attempt: Callable[[], list[str | None]], what: str = "the uplink missed its rate"
+) -> None:
+    """Run `attempt` (a transfer and its `near` checks, or another rate's) until all pass:
+    3 calm attempts.
 
     When the hypervisor stops this VM's vCPUs (CPU steal, from /proc/stat), the link loses
     its rate (timers fire late, and tbf's tokens overflow its 10 ms bucket meanwhile, most
@@ -222,7 +225,7 @@ def assert_rates(attempt: Callable[[], list[str | None]]) -> None:
         failures.append(f"{'; '.join(missed)} (CPU steal {stolen:.0%})")
         print(f"attempt {len(failures)} missed: {failures[-1]}")
     host = "" if calm else f"the host stole more than {CALM:.0%} of the CPU throughout: "
-    pytest.fail(f"{host}the uplink missed its rate in {len(failures)} attempts: {failures}")
+    pytest.fail(f"{host}{what} in {len(failures)} attempts: {failures}")
 
 
 def test_the_uplink_runs_at_the_set_rate(bed: Bed) -> None:
@@ -254,20 +257,28 @@ def test_set_changes_the_rate_of_a_running_transfer(bed: Bed) -> None:
 
 
 def test_a_half_cpu_quota_halves_a_busy_loop(bed: Bed) -> None:
-    """Iterations per wall second inside the cgroup vs outside: 6 x 0.5 s each, alternated."""
+    """Iterations per wall second inside the cgroup vs outside: 6 x 0.5 s each, alternated.
+    CPU steal lowers the share too (the quota is charged in CPU time, which leaves stolen
+    time out; wall time does not): 0.464 with some stolen, in one CI run."""
     state = bed.up()
     group = Path(state.cgroup)
     cmd = [sys.executable, "-c", SPIN, str(group), str(group.parent), "0.5", "6"]
-    done = subprocess.run(
-        bed.testbed.wrap(cmd), capture_output=True, text=True, timeout=60, check=True,
-        start_new_session=True,
-    )  # fmt: skip
-    runs = json.loads(done.stdout)
-    (n_in, wall_in, cpu_in), (n_out, wall_out, _) = runs["inside"], runs["outside"]
-    ratio = (n_in / wall_in) / (n_out / wall_out)
-    print(f"busy loop under a 0.5 CPU quota: {ratio:.3f} of its speed outside")
-    assert 0.425 <= ratio <= 0.575, f"inside/outside = {ratio:.3f}, expected 0.5 +- 15%"
-    assert cpu_in / wall_in == pytest.approx(0.5, abs=0.03)  # the quota itself, exactly
+
+    def attempt() -> list[str | None]:
+        done = subprocess.run(
+            bed.testbed.wrap(cmd), capture_output=True, text=True, timeout=60, check=True,
+            start_new_session=True,
+        )  # fmt: skip
+        runs = json.loads(done.stdout)
+        (n_in, wall_in, cpu_in), (n_out, wall_out, _) = runs["inside"], runs["outside"]
+        ratio, share = (n_in / wall_in) / (n_out / wall_out), cpu_in / wall_in
+        print(f"busy loop under a 0.5 CPU quota: {ratio:.3f} of its speed outside")
+        return [
+            None if 0.425 <= ratio <= 0.575 else f"inside/outside {ratio:.3f}, not 0.5 +- 15%",
+            None if abs(share - 0.5) <= 0.03 else f"CPU/wall {share:.3f}, not 0.5 +- 0.03",
+        ]
+
+    assert_rates(attempt, "the quota missed its share")
 
 
 def test_set_changes_the_quota_live(bed: Bed) -> None:
