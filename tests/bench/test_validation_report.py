@@ -140,7 +140,29 @@ def test_side_by_side_rounds_decide_the_choice_figures(tmp_path: Path) -> None:
         row = next(csv.DictReader(fh))
     assert row["of_oracle"] == "0.9538" and row["of_oracle_in_sweep"] == "0.7857"
     assert row["oracle_rounds"] == "6.400;6.500;7.000"
+    assert row["oracle_steal"] == row["chosen_slowdown"] == ""  # not known
     assert (
         r"| 5mbit | edge \| cut 2 (raw) \| cloud | 5.0 | 6.2 | 1 | 6.5 | 95% |"
         in (tmp_path / "validation.md").read_text()
     )
+
+
+def test_choice_line_says_how_the_host_was_in_the_rounds(tmp_path: Path) -> None:
+    """A chosen plan far below the oracle side by side: the planner's miss, or the host's?"""
+    rounds = {"chosen": (3.8, 4.5, 6.5), "oracle": (9.6, 8.4, 9.9)}
+    v = _validation()
+    v.choices = [
+        replace(
+            v.choices[0],
+            rounds=rounds,
+            rounds_steal={"chosen": (0.02, None, 0.12), "oracle": (0.01, 0.0, 0.03)},
+            rounds_slowdown={"chosen": (1.9, 1.02, None), "oracle": (1.0, 1.1, 0.98)},
+        )
+    ]
+    line = validation_report.headline(v)[-1]
+    assert line.endswith("; the host in the rounds: steal up to 12%, slowdown up to x1.90")
+    validation_report.write(v, tmp_path)
+    with (tmp_path / "choices.csv").open() as fh:
+        row = next(csv.DictReader(fh))
+    assert row["chosen_steal"] == "0.020;;0.120" and row["chosen_slowdown"] == "1.900;1.020;"
+    assert row["edge_only_rounds"] == ""  # not measured side by side

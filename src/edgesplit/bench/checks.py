@@ -67,6 +67,7 @@ class ChoiceCheck:
     oracle is the highest of many noisy figures. `rounds` measures the same plans again
     side by side (one after another, `rounds` times, frames/s per round, keyed by
     CONTENDERS): on a host whose speed drifts, those are the figures to compare.
+    `rounds_steal` and `rounds_slowdown` say, run by run, how the host was meanwhile.
     """
 
     uplink: str
@@ -78,6 +79,8 @@ class ChoiceCheck:
     edge_only_fps: float
     cloud_only_fps: float
     rounds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    rounds_steal: Mapping[str, tuple[float | None, ...]] = field(default_factory=dict)
+    rounds_slowdown: Mapping[str, tuple[float | None, ...]] = field(default_factory=dict)
 
     def fps(self, contender: str) -> float:
         """Median of the side-by-side rounds, or the sweep's figure without them."""

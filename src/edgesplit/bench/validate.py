@@ -370,6 +370,7 @@ def _choices(
             "edge-only": Candidate((), (), ("edge",)),
             "cloud-only": Candidate((), (), ("cloud",)),
         }
+        side = _side_by_side(ctx, uplink, env, contenders, rounds) if rounds > 0 else {}
         out.append(
             ChoiceCheck(
                 uplink,
@@ -380,7 +381,9 @@ def _choices(
                 oracle.measured_fps,
                 one_tier["edge"][uplink],
                 one_tier["cloud"][uplink],
-                _side_by_side(ctx, uplink, env, contenders, rounds) if rounds > 0 else {},
+                rounds={k: tuple(f.throughput_fps for f in figs) for k, figs in side.items()},
+                rounds_steal={k: tuple(f.steal for f in figs) for k, figs in side.items()},
+                rounds_slowdown={k: tuple(f.slowdown for f in figs) for k, figs in side.items()},
             )
         )
     return out
@@ -388,11 +391,11 @@ def _choices(
 
 def _side_by_side(
     ctx: _Ctx, uplink: str, env: Environment, contenders: Mapping[str, Candidate], rounds: int
-) -> dict[str, tuple[float, ...]]:
-    """Frames/s of each contender measured one after another, `rounds` times (the order
-    turned each round), each run on a plan of its own (fresh topics and groups)."""
+) -> dict[str, list[kr.RunFigures]]:
+    """Each contender measured one after another, `rounds` times (the order turned each
+    round), each run on a plan of its own (fresh topics and groups)."""
     unique = list(dict.fromkeys(contenders.values()))
-    runs: dict[Candidate, list[float]] = {c: [] for c in unique}
+    runs: dict[Candidate, list[kr.RunFigures]] = {c: [] for c in unique}
     ctx.testbed.set(uplink=uplink)
     for r in range(rounds):
         for cand in unique[r % len(unique) :] + unique[: r % len(unique)]:
@@ -403,10 +406,10 @@ def _side_by_side(
                 fig = ctx.measure(plan, path, where, predict(cand, env).throughput_fps)
             delete_topics(ctx.settings, [plan.topics.metrics])
             if fig.answered:
-                runs[cand].append(fig.throughput_fps)
+                runs[cand].append(fig)
             else:
                 log.warning("side_by_side_run_failed", uplink=uplink, plan=cand.describe())
-    return {name: tuple(runs[c]) for name, c in contenders.items()}
+    return {name: runs[c] for name, c in contenders.items()}
 
 
 def _measured_split(result: Validation, w: Candidate, uplink: str) -> kr.RunFigures | None:

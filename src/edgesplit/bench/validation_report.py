@@ -12,6 +12,7 @@ from edgesplit.bench.speed import SLOW
 from edgesplit.orchestrator.steal import HOST_BUSY, steal_summary
 
 COMPUTE_TOLERANCE = 0.15
+ROUND_COLUMNS = ("rounds", "steal", "slowdown")  # choices.csv, per contender
 THROUGHPUT_TOLERANCE = 0.20
 
 
@@ -145,8 +146,18 @@ def _choice_line(ch: ChoiceCheck) -> str:
     rounds = f"{n} rounds" if n > 1 else "1 round"
     return (
         f"{line} (side by side, median of {rounds}; in the sweep {ch.measured_fps:.1f} = "
-        f"{ch.of_oracle_in_sweep:.0%} of {ch.oracle_fps:.1f})"
+        f"{ch.of_oracle_in_sweep:.0%} of {ch.oracle_fps:.1f}){_rounds_host(ch)}"
     )
+
+
+def _rounds_host(ch: ChoiceCheck) -> str:
+    """'; the host in the rounds: steal up to 12%, slowdown up to x1.52' (as known)."""
+    steal = [s for runs in ch.rounds_steal.values() for s in runs if s is not None]
+    slow = [s for runs in ch.rounds_slowdown.values() for s in runs if s is not None]
+    parts = ([f"steal up to {max(steal):.0%}"] if steal else []) + (
+        [f"slowdown up to x{max(slow):.2f}"] if slow else []
+    )
+    return f"; the host in the rounds: {', '.join(parts)}" if parts else ""
 
 
 def _unique_cuts(cuts: Sequence[CutCheck]) -> list[CutCheck]:
@@ -224,11 +235,12 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
 
 
 def _choices_csv(v: Validation, path: Path) -> Path:
-    """The sweep's figures, then the side-by-side medians and each round (`;`-separated)."""
+    """The sweep's figures, then the side-by-side medians, and each round's frames/s, CPU
+    steal and host slowdown (`;`-separated)."""
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         side = [f"{c.replace('-', '_')}_side_fps" for c in CONTENDERS]
-        rounds = [f"{c.replace('-', '_')}_rounds" for c in CONTENDERS]
+        rounds = [f"{c.replace('-', '_')}_{what}" for what in ROUND_COLUMNS for c in CONTENDERS]
         w.writerow(
             [
                 "uplink",
@@ -259,7 +271,11 @@ def _choices_csv(v: Validation, path: Path) -> Path:
                     f"{c.of_oracle_in_sweep:.4f}",
                     *(f"{c.fps(name):.3f}" for name in CONTENDERS),
                     f"{c.of_oracle:.4f}",
-                    *(";".join(f"{x:.3f}" for x in c.rounds.get(name, ())) for name in CONTENDERS),
+                    *(
+                        ";".join("" if x is None else f"{x:.3f}" for x in runs.get(name, ()))
+                        for runs in (c.rounds, c.rounds_steal, c.rounds_slowdown)
+                        for name in CONTENDERS
+                    ),
                 ]
             )
     return path
