@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgesplit.orchestrator.monotone import fit, monotone_cuts
+from edgesplit.orchestrator.monotone import fit, monotone_cuts, monotone_profile
 from edgesplit.orchestrator.profile import CutCost
 
 values = st.lists(st.floats(0.0, 1e4, allow_nan=False), max_size=40)
@@ -48,3 +48,31 @@ def test_cut_costs_get_nested_prefixes_per_batch_size_in_cut_order() -> None:
     assert [c.suffix_ms[1] for c in out] == pytest.approx([8.2, 8.2, 5.0])
     assert [c.prefix_ms[4] for c in out] == pytest.approx([7.2, 7.2, 12.0])
     assert monotone_cuts([]) == []
+
+
+def test_the_whole_model_is_the_last_prefix_and_the_first_suffix() -> None:
+    cuts = [_cut(1, 10.0, 72.0), _cut(2, 80.0, 3.0), _cut(3, 83.0, 0.5)]
+    out, whole = monotone_profile(cuts, {1: 80.0})  # timed faster than cut 3's prefix
+    assert whole[1] == pytest.approx(81.5) and out[2].prefix_ms[1] == pytest.approx(81.5)
+    assert out[0].prefix_ms[1] == 10.0 and out[0].suffix_ms[1] == 72.0  # consistent: kept
+    assert 4 not in whole and out[2].prefix_ms[4] == 4 * 83.0  # no whole figure at 4: as before
+    light = [_cut(1, 10.0, 72.0), _cut(2, 20.0, 30.0)]
+    _, whole = monotone_profile(light, {1: 70.0})  # faster than cut 1's suffix
+    assert whole[1] == pytest.approx(71.0)  # the higher of its two fitted figures
+    assert monotone_profile(cuts, {1: 90.0})[1] == {1: 90.0}  # consistent: kept
+    assert monotone_profile([], {1: 5.0}) == ([], {1: 5.0})
+
+
+@given(
+    st.lists(st.tuples(st.floats(0.0, 1e3), st.floats(0.0, 1e3)), max_size=20), st.floats(0.0, 1e3)
+)
+def test_the_whole_model_is_never_faster_than_a_stage_of_it(
+    times: list[tuple[float, float]], whole_ms: float
+) -> None:
+    cuts = [_cut(i, p, s) for i, (p, s) in enumerate(times, 1)]
+    out, whole = monotone_profile(cuts, {1: whole_ms, 4: 4 * whole_ms})
+    for b in (1, 4):
+        assert all(
+            c.prefix_ms[b] <= whole[b] + 1e-6 and c.suffix_ms[b] <= whole[b] + 1e-6 for c in out
+        )
+        assert all(a.prefix_ms[b] <= c.prefix_ms[b] + 1e-6 for a, c in itertools.pairwise(out))

@@ -7,12 +7,12 @@ noise breaks that order between neighbouring cuts. The least-squares monotone fi
 (pool-adjacent-violators) of the prefix times, and of the suffix times, over the cuts in
 graph order removes exactly the part of the noise that contradicts the graph, and pools
 each run of contradicting cuts into their mean: figures that predict a stage better than
-any one timing.
+any one timing. The whole model is the last prefix and the first suffix (`monotone_profile`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from edgesplit.orchestrator.profile import CutCost
 
@@ -33,15 +33,32 @@ def fit(values: Sequence[float], *, increasing: bool = True) -> list[float]:
 def monotone_cuts(cuts: Sequence[CutCost]) -> list[CutCost]:
     """`cuts` (single-tensor cuts, nested prefixes) with prefix times non-decreasing and
     suffix times non-increasing in cut order, per batch size."""
+    return monotone_profile(cuts, {})[0]
+
+
+def monotone_profile(
+    cuts: Sequence[CutCost], whole_ms: Mapping[int, float]
+) -> tuple[list[CutCost], dict[int, float]]:
+    """`monotone_cuts`, with the whole model in the fit: it holds every prefix's nodes and
+    every suffix's, so it is the last prefix and the first suffix, and it keeps the
+    higher of its two fitted figures. A whole model timed faster than one of its own
+    prefixes had made edge-only look 2.5% faster than ResNet-18's cut 51, where it ran
+    7% slower (its prefix 82.9 ms a frame, the whole model 80.6)."""
     ordered = sorted(cuts, key=lambda c: c.index)
     sizes = (
         set.intersection(*(set(c.prefix_ms) & set(c.suffix_ms) for c in ordered))
         if ordered
         else set()
     )
-    prefix = {b: fit([c.prefix_ms[b] for c in ordered]) for b in sizes}
-    suffix = {b: fit([c.suffix_ms[b] for c in ordered], increasing=False) for b in sizes}
-    return [
+    whole = dict(whole_ms)
+    prefix, suffix = {}, {}
+    for b in sizes:
+        last = [whole[b]] if b in whole else []
+        prefix[b] = fit([c.prefix_ms[b] for c in ordered] + last)
+        suffix[b] = fit(last + [c.suffix_ms[b] for c in ordered], increasing=False)
+        if last:
+            whole[b] = max(prefix[b].pop(), suffix[b].pop(0))
+    fitted = [
         c.model_copy(
             update={
                 "prefix_ms": {**c.prefix_ms, **{b: prefix[b][i] for b in sizes}},
@@ -50,3 +67,4 @@ def monotone_cuts(cuts: Sequence[CutCost]) -> list[CutCost]:
         )
         for i, c in enumerate(ordered)
     ]
+    return fitted, whole

@@ -16,7 +16,8 @@ Every figure the cost model uses is measured here, on the tier it describes:
   moves during a profile), and a cut whose prefix + suffix strays from it by more than
   STRAY is timed once more. On a shared machine CPU time still moves by 10-30% with the
   neighbours' load, so the cut figures are then made consistent with the graph
-  (monotone: a later cut's prefix is never faster);
+  (monotone: a later cut's prefix is never faster, and the whole model is the last
+  prefix and the first suffix);
 - nodes: ONNX Runtime's own profiler over the whole model at batch 1, with FLOPs;
 - bytes, codec: the real codec on real activations (wirecost);
 - accuracy: top-1 agreement of lossy encodings (agreement; cached, tier-independent);
@@ -63,7 +64,7 @@ from edgesplit.orchestrator.flops import GraphCosts
 from edgesplit.orchestrator.graph import Cut, ModelGraph, StageGraph
 from edgesplit.orchestrator.inputs import model_frames
 from edgesplit.orchestrator.linkprobe import probe_link
-from edgesplit.orchestrator.monotone import monotone_cuts
+from edgesplit.orchestrator.monotone import monotone_profile
 from edgesplit.orchestrator.profile import CutCost, NodeCost, TierProfile
 from edgesplit.orchestrator.steal import MAX_STEAL, CpuClock, steal_since
 from edgesplit.orchestrator.transport import measure_transport
@@ -161,7 +162,7 @@ def profile_model(
         if _strays(cost, whole_ms):
             cut_costs[i] = _faster(cost, corrected(measure(cut, cost), now))
             log.info("cut_retimed", cut=cut.index)
-    cut_costs = monotone_cuts(cut_costs)
+    cut_costs, whole_ms = monotone_profile(cut_costs, whole_ms)
     link = transport = None
     if settings is not None:
         probe = int(statistics.median(c.bytes_per_frame for c in cut_costs)) if cut_costs else 0
