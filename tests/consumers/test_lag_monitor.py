@@ -46,7 +46,10 @@ def test_stuck_group_is_stall_then_stop(kafka: KafkaSettings, unique: str) -> No
         time.sleep(max(first_seen + FAST.stop_after_s - time.time(), 0) + 0.05)
         status, rule = only(monitor.poll())
     assert status == Status.STOP
-    assert rule.startswith(f"STOP: no new commit on {topic}[0] for 2 s (offset 2) while lag is 8")
+    # 2 s and a little, or 3 s where the poll itself was slow (a CI run: "for 3 s")
+    assert re.match(
+        rf"STOP: no new commit on {topic}\[0\] for [23] s \(offset 2\) while lag is 8", rule
+    )
 
 
 def test_committing_group_is_ok_and_one_falling_behind_is_warn(
