@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgesplit.orchestrator.monotone import fit, monotone_cuts, monotone_profile
+from edgesplit.orchestrator.monotone import fit, monotone_profile
 from edgesplit.orchestrator.profile import CutCost
 
 values = st.lists(st.floats(0.0, 1e4, allow_nan=False), max_size=40)
@@ -42,12 +42,12 @@ def _cut(index: int, prefix: float, suffix: float) -> CutCost:
 
 def test_cut_costs_get_nested_prefixes_per_batch_size_in_cut_order() -> None:
     noisy = [_cut(3, 3.0, 5.0), _cut(1, 2.0, 8.0), _cut(2, 1.6, 8.4)]  # cut 2 timed fast
-    out = monotone_cuts(noisy)
+    out, _ = monotone_profile(noisy, {})
     assert [c.index for c in out] == [1, 2, 3]
     assert [c.prefix_ms[1] for c in out] == pytest.approx([1.8, 1.8, 3.0])
     assert [c.suffix_ms[1] for c in out] == pytest.approx([8.2, 8.2, 5.0])
     assert [c.prefix_ms[4] for c in out] == pytest.approx([7.2, 7.2, 12.0])
-    assert monotone_cuts([]) == []
+    assert monotone_profile([], {}) == ([], {})
 
 
 def test_the_whole_model_is_the_last_prefix_and_the_first_suffix() -> None:

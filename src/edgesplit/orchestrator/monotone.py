@@ -30,20 +30,17 @@ def fit(values: Sequence[float], *, increasing: bool = True) -> list[float]:
     return [sign * s / n for s, n in blocks for _ in range(n)]
 
 
-def monotone_cuts(cuts: Sequence[CutCost]) -> list[CutCost]:
-    """`cuts` (single-tensor cuts, nested prefixes) with prefix times non-decreasing and
-    suffix times non-increasing in cut order, per batch size."""
-    return monotone_profile(cuts, {})[0]
-
-
 def monotone_profile(
     cuts: Sequence[CutCost], whole_ms: Mapping[int, float]
 ) -> tuple[list[CutCost], dict[int, float]]:
-    """`monotone_cuts`, with the whole model in the fit: it holds every prefix's nodes and
-    every suffix's, so it is the last prefix and the first suffix, and it keeps the
-    higher of its two fitted figures. A whole model timed faster than one of its own
-    prefixes had made edge-only look 2.5% faster than ResNet-18's cut 51, where it ran
-    7% slower (its prefix 82.9 ms a frame, the whole model 80.6)."""
+    """`cuts` (single-tensor cuts, nested prefixes) with prefix times non-decreasing and
+    suffix times non-increasing in cut order, per batch size, and the whole model's
+    `whole_ms` in the fit: it holds every prefix's nodes and every suffix's, so it is the
+    last prefix and the first suffix, and it keeps the higher of its two fitted figures
+    (a batch size it has no figure at is fitted over the cuts alone). A whole model
+    timed faster than one of its own prefixes had made edge-only look 2.5% faster than
+    ResNet-18's cut 51, where it ran 7% slower (its prefix 82.9 ms a frame, the whole
+    model 80.6)."""
     ordered = sorted(cuts, key=lambda c: c.index)
     sizes = (
         set.intersection(*(set(c.prefix_ms) & set(c.suffix_ms) for c in ordered))
