@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,16 +64,49 @@ def _never() -> RunFigures:
 
 def test_a_run_the_hypervisor_slowed_is_measured_once_more() -> None:
     calm = RunFigures(100, 20.0, True, 0.01)
-    assert less_stolen(calm, _never) is calm
+    assert less_stolen(calm, _never, _no_wait) is calm
     unknown = RunFigures(100, 20.0, True, None)
-    assert less_stolen(unknown, _never) is unknown
+    assert less_stolen(unknown, _never, _no_wait) is unknown
     cut_short = RunFigures(40, 8.0, False, 0.5)  # frames still in flight: redeploy instead
-    assert less_stolen(cut_short, _never) is cut_short
+    assert less_stolen(cut_short, _never, _no_wait) is cut_short
 
     stolen = RunFigures(100, 15.0, True, MAX_STEAL + 0.2)
     second = RunFigures(100, 20.0, True, 0.02)
-    assert less_stolen(stolen, lambda: second) is second
+    assert less_stolen(stolen, _runs(second), _no_wait) is second
     worse = RunFigures(100, 12.0, True, MAX_STEAL + 0.3)
-    assert less_stolen(stolen, lambda: worse) is stolen  # the less stolen, not the faster
+    assert less_stolen(stolen, _runs(worse, worse), _no_wait) is stolen  # not the faster
     unfinished = RunFigures(50, 10.0, False, 0.0)
-    assert less_stolen(stolen, lambda: unfinished) is stolen  # a finished run first
+    assert less_stolen(stolen, _runs(unfinished), _no_wait) is stolen  # a finished one first
+
+
+def test_a_stolen_run_is_measured_up_to_three_times_each_after_the_burst() -> None:
+    waits: list[int] = []
+    stolen = RunFigures(100, 15.0, True, MAX_STEAL + 0.2)
+    still = RunFigures(100, 16.0, True, MAX_STEAL + 0.1)
+    third = RunFigures(100, 20.0, True, 0.03)
+    assert less_stolen(stolen, _runs(still, third), lambda: waits.append(1)) is third
+    assert len(waits) == 2
+    always = RunFigures(100, 15.0, True, 0.5)
+    assert less_stolen(stolen, _runs(always, always), _no_wait, tries=3) is stolen
+
+
+def test_waiting_for_calm_stops_at_the_first_calm_window_or_the_deadline() -> None:
+    readings = iter([0.4, 0.3, 0.05, 0.5])
+    assert steal.wait_calm(10.0, lambda: next(readings)) == 0.05
+    assert next(readings) == 0.5  # no window read after the calm one
+    assert steal.wait_calm(0.0, lambda: 0.6) == 0.6  # the deadline: the last reading
+    assert steal.wait_calm(10.0, lambda: None) is None  # steal unknown: no waiting
+
+
+def test_a_busy_window_reads_the_steal_of_this_machine() -> None:
+    stolen = steal.spin_steal(0.2)
+    assert stolen is not None and 0.0 <= stolen <= 1.0
+
+
+def _no_wait() -> None:
+    pass
+
+
+def _runs(*figs: RunFigures) -> Callable[[], RunFigures]:
+    queue = list(figs)
+    return lambda: queue.pop(0)

@@ -241,10 +241,11 @@ def validate_cmd(
     emulated tiers (predicted vs measured stage compute and throughput), and the plan
     `plan auto` chooses against the best cut measured, edge-only and cloud-only: in the
     sweep, then side by side (`--rounds`). A run during which the hypervisor stole more
-    than 10% of the CPU (a shared VM's CPU steal) is measured once more, and so is a
-    profile. Each run also reports how busy the host's CPUs were and how much slower the
-    host was than when the profiles were measured (the whole model timed on one thread of
-    the host, now and then, during the run and during the profiling), and the profiles'
+    than 10% of the CPU (a shared VM's CPU steal) is measured again once the burst has
+    passed (up to three runs, the least stolen kept), and a profile once more. Each run
+    also reports how busy the host's CPUs were and how much slower the host was than when
+    the profiles were measured (the whole model timed on one thread of the host, now and
+    then, during the run and during the profiling), and the profiles'
     prediction at that speed.
 
     Needs root and the local broker, like `bench run`.
