@@ -9,7 +9,13 @@ import pytest
 
 from edgesplit.bench import validation_report
 from edgesplit.bench.checks import CutCheck, Validation
-from edgesplit.bench.validate import at_host_speed, calibrate, calibration
+from edgesplit.bench.validate import (
+    StageCompute,
+    at_host_speed,
+    calibrate,
+    calibration,
+    per_frame,
+)
 from edgesplit.orchestrator.costmodel import Candidate, predict
 from tests.orchestrator.synthetic import env_of
 
@@ -25,9 +31,12 @@ def _check(cut: int, measured: tuple[float | None, float | None]) -> CutCheck:
 
 def test_calibration_is_the_whole_models_measured_over_profiled_per_tier() -> None:
     # the whole model profiles at 14 ms a frame on the edge, 3.5 on the cloud (batches of 4)
-    scale = calibration({"edge": 19.6, "cloud": 4.375}, ENV.profiles, 4)
+    full = {4: 30}
+    scale = calibration(
+        {"edge": StageCompute(19.6, full), "cloud": StageCompute(4.375, full)}, ENV.profiles
+    )
     assert scale == pytest.approx({"edge": 1.4, "cloud": 1.25})
-    assert calibration({"cloud": 0.0}, ENV.profiles, 4) == {}  # nothing measured
+    assert calibration({"cloud": StageCompute(0.0, full)}, ENV.profiles) == {}  # nothing
 
 
 def test_calibrated_predictions_scale_compute_and_keep_the_profiled_ones() -> None:
@@ -73,3 +82,23 @@ def test_predictions_at_each_runs_host_speed_scale_both_tiers_by_its_slowdown() 
     assert lines[0].startswith("edge stage compute within 15%: 0/1 cuts")
     assert lines[0].endswith("; at each run's host speed 1/1")
     assert "profiles alone" not in lines[0]  # no calibration
+
+
+def test_a_stage_that_ran_smaller_batches_is_predicted_at_their_sizes() -> None:
+    ones = replace(_check(2, (None, 2.0)), batches=(None, {1: 20}))
+    cloud = ENV.profiles["cloud"]
+    at_one = cloud.cut(2).suffix_ms[1]  # a batch of one on the cloud, per frame
+    (out,) = calibrate([ones], ENV.profiles, {}, 4)
+    assert out.predicted_ms[1] == pytest.approx(at_one)
+    assert out.predicted_ms[0] == ones.predicted_ms[0]  # the edge's batches are not known
+    mixed = replace(ones, batches=(None, {1: 2, 4: 1}))  # 2 x one frame, 1 x four
+    (out,) = calibrate([mixed], ENV.profiles, {}, 4)
+    assert out.predicted_ms[1] == pytest.approx((2 * at_one + cloud.cut(2).suffix_ms[4]) / 6)
+    assert mixed.frames_per_batch(1) == 2.0 and mixed.frames_per_batch(0) is None
+
+
+def test_measured_compute_is_over_full_batches_where_they_hold_most_frames() -> None:
+    assert per_frame([(4, 8.0), (4, 12.0), (1, 9.0)], 4) == (2.5, {4: 2})  # median of full
+    # a stage behind a slow link: batches of one mostly, so all of them, with their sizes
+    ms, used = per_frame([(1, 5.0), (1, 7.0), (1, 6.0), (2, 8.0), (4, 8.0)], 4)
+    assert ms == pytest.approx(34.0 / 9) and used == {1: 3, 2: 1, 4: 1}

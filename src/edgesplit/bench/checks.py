@@ -26,6 +26,9 @@ class CutCheck:
     bottleneck: str
     predicted_ms: tuple[float, float]  # edge, cloud: compute per frame
     measured_ms: tuple[float | None, float | None]
+    # the batches each stage's compute was measured over (size -> how many); the predicted
+    # compute is for the same sizes (None: not measured, predicted at the plan's size)
+    batches: tuple[Mapping[int, int] | None, Mapping[int, int] | None] = (None, None)
     # the profiles' own prediction, where `predicted_*` are calibrated (see `calibrate`)
     profiled_fps: float | None = None
     profiled_ms: tuple[float, float] | None = None
@@ -54,6 +57,13 @@ class CutCheck:
         ms = {"profiled": self.profiled_ms, "at_speed": self.at_speed_ms}.get(basis)
         ms = self.predicted_ms if ms is None else ms
         return None if not m else ms[stage] / m - 1
+
+    def frames_per_batch(self, stage: int) -> float | None:
+        """How full `stage`'s measured batches were on average (None: not measured)."""
+        mix = self.batches[stage]
+        if not mix:
+            return None
+        return sum(size * n for size, n in mix.items()) / sum(mix.values())
 
 
 CONTENDERS = ("chosen", "oracle", "edge-only", "cloud-only")

@@ -4,8 +4,9 @@ On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the
 
 - prediction: every single-tensor cut is deployed as a 2-stage plan (edge | cloud) and
   measured at every uplink. Its measured stage compute (ONNX Runtime CPU time per frame
-  in full micro-batches, from the stages' own metrics, over min(threads, the tier's CPUs)
-  as the profile counts it) and throughput (frames/s once the pipeline is full: the
+  from the stages' own metrics, over min(threads, the tier's CPUs) as the profile counts
+  it; in full micro-batches, or predicted for the batch sizes a stage ran: `per_frame`)
+  and throughput (frames/s once the pipeline is full: the
   answers after the first micro-batch's, `kafka_runs.steady_fps`) are set against what
   the cost model predicts from the two profiles;
 - choice: at each uplink, the plan `plan auto` chooses from the profiles and the measured
@@ -30,6 +31,7 @@ import itertools
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,8 +53,8 @@ from edgesplit.orchestrator.costmodel import (
     Candidate,
     Environment,
     Prediction,
+    frame_ms,
     predict,
-    segment_ms,
 )
 from edgesplit.orchestrator.observe import measured_compute_ms
 from edgesplit.orchestrator.plan import BatchPolicy, Plan
@@ -222,7 +224,7 @@ def validate(
         one_tier_fps = {t: fps for t, (fps, _) in one_tier.items()}
         result.choices = _choices(ctx, result, one_tier_fps, rounds)
         whole = {t: ms for t, (_, ms) in one_tier.items() if ms is not None}
-        result.calibration = calibration(whole, profiles, batch)
+        result.calibration = calibration(whole, profiles)
         result.cuts = calibrate(result.cuts, profiles, result.calibration, batch)
         result.cuts = at_host_speed(result.cuts, profiles, batch)
     result.seconds = time.monotonic() - began
@@ -250,6 +252,7 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
         return []
     measured = stage_compute_ms(ctx.settings, plan, ctx.batch, ctx.profiles)
     delete_topics(ctx.settings, [plan.topics.metrics])
+    mixes = (_batches(measured.get(0)), _batches(measured.get(1)))
     return [
         CutCheck(
             cut,
@@ -260,8 +263,9 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
             fig.complete,
             fig.answered,
             pred.bottleneck,
-            (pred.compute_ms[0], pred.compute_ms[1]),
-            (measured.get(0), measured.get(1)),
+            _compute(cut, ctx.profiles, mixes, pred),
+            (_ms(measured.get(0)), _ms(measured.get(1))),
+            mixes,
             steal=fig.steal,
             host_busy=fig.host_busy,
             slowdown=fig.slowdown,
@@ -271,17 +275,17 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
 
 
 def calibration(
-    whole_ms: Mapping[str, float], profiles: Mapping[str, TierProfile], batch: int
+    whole: Mapping[str, StageCompute], profiles: Mapping[str, TierProfile]
 ) -> dict[str, float]:
     """Per tier: the whole model's ONNX Runtime time per frame measured in a running stage
-    (the one-tier plan), over the profile's. What the orchestrator learns from the stage
-    metrics of the first plan it runs: in a pipeline a stage's compute costs more than in
-    the profiler's back-to-back loop."""
+    (the one-tier plan), over the profile's for the same batches. What the orchestrator
+    learns from the stage metrics of the first plan it runs: in a pipeline a stage's
+    compute costs more than in the profiler's back-to-back loop."""
     out = {}
-    for tier, measured in whole_ms.items():
-        profiled = segment_ms(profiles[tier], None, None, batch) / batch
-        if measured > 0 and profiled > 0:
-            out[tier] = measured / profiled
+    for tier, measured in whole.items():
+        profiled = frame_ms(profiles[tier], None, None, measured.batches)
+        if measured.ms > 0 and profiled > 0:
+            out[tier] = measured.ms / profiled
     return out
 
 
@@ -327,18 +331,53 @@ def at_host_speed(
 def _predicted(
     c: CutCheck, profiles: Mapping[str, TierProfile], batch: int
 ) -> tuple[float, tuple[float, float]]:
-    """`c`'s cut predicted from `profiles` at its uplink: frames/s, edge and cloud ms."""
+    """`c`'s cut predicted from `profiles` at its uplink: frames/s, edge and cloud ms (for
+    the batches each stage's compute was measured over)."""
     env = auto.environment(profiles, ("edge", "cloud"), {"edge": c.link_bps}, batch)
     pred = predict(Candidate((c.cut,), ("raw",), ("edge", "cloud")), env)
-    return pred.throughput_fps, (pred.compute_ms[0], pred.compute_ms[1])
+    return pred.throughput_fps, _compute(c.cut, profiles, c.batches, pred)
+
+
+def _compute(
+    cut: int,
+    profiles: Mapping[str, TierProfile],
+    batches: tuple[Mapping[int, int] | None, Mapping[int, int] | None],
+    pred: Prediction,
+) -> tuple[float, float]:
+    """Edge and cloud compute per frame for the batches each ran (`pred`'s, at the plan's
+    batch size, where they are not known)."""
+    edge, cloud = batches
+    return (
+        pred.compute_ms[0] if not edge else frame_ms(profiles["edge"], None, cut, edge),
+        pred.compute_ms[1] if not cloud else frame_ms(profiles["cloud"], cut, None, cloud),
+    )
+
+
+@dataclass(frozen=True)
+class StageCompute:
+    """A stage's measured ONNX Runtime time per frame, as its tier's profile counts it."""
+
+    ms: float
+    batches: Mapping[int, int]  # what it is measured over: batch size -> how many
+
+
+def _ms(m: StageCompute | None) -> float | None:
+    return None if m is None else m.ms
+
+
+def _batches(m: StageCompute | None) -> Mapping[int, int] | None:
+    return None if m is None else m.batches
 
 
 def stage_compute_ms(
     settings: KafkaSettings, plan: Plan, batch: int, profiles: Mapping[str, TierProfile]
-) -> dict[int, float]:
+) -> dict[int, StageCompute]:
     """Each stage's measured ONNX Runtime time per frame as its tier's profile counts it
-    (CPU time over min(threads, CPUs)): the median over its full batches (all batches where
-    none was full), from the metrics the stages published."""
+    (CPU time over min(threads, CPUs)), from the metrics the stages published: the median
+    over its full batches where they hold at least half its frames; otherwise the mean
+    over all its batches, whose sizes come with it (a stage that is not the bottleneck
+    takes frames as they come: an AlexNet cut's cloud stage behind a 5 Mbit/s uplink ran
+    batches of one, at 23 ms a frame where a full batch of four costs 15)."""
     samples: dict[int, list[tuple[int, float]]] = {}
     for msg in read_to_end(settings, plan.topics.metrics):
         m = decode_metrics(msg.value() or b"")
@@ -348,18 +387,24 @@ def stage_compute_ms(
             )
     out = {}
     for stage, batches in samples.items():
-        full = [ms / size for size, ms in batches if size == batch]
-        if full:
-            cpu_ms = statistics.median(full)
-        elif batches:
-            cpu_ms = sum(ms for _, ms in batches) / sum(size for size, _ in batches)
-        else:
+        if not batches:
             continue
+        cpu_ms, used = per_frame(batches, batch)
         s = plan.stages[stage]
         ms = measured_compute_ms(cpu_ms, None, s.threads, profiles.get(s.tier))
         if ms is not None:
-            out[stage] = ms
+            out[stage] = StageCompute(ms, used)
     return out
+
+
+def per_frame(batches: Sequence[tuple[int, float]], batch: int) -> tuple[float, dict[int, int]]:
+    """ms per frame of a stage's (size, ms) batches, and the batches it is over: its full
+    ones' median where they hold at least half its frames, else all of theirs' mean."""
+    full = [ms / size for size, ms in batches if size == batch]
+    if 2 * batch * len(full) >= sum(size for size, _ in batches):
+        return statistics.median(full), {batch: len(full)}
+    ms = sum(ms for _, ms in batches) / sum(size for size, _ in batches)
+    return ms, dict(Counter(size for size, _ in batches))
 
 
 def _choices(
@@ -447,7 +492,7 @@ def _where_for(ctx: _Ctx, cand: Candidate) -> kr.Where:
 
 def _one_tier(
     ctx: _Ctx, tier: str, links: Mapping[str, float]
-) -> tuple[dict[str, float], float | None]:
+) -> tuple[dict[str, float], StageCompute | None]:
     """The whole model on `tier`: frames/s per uplink, and its compute per frame."""
     name = f"{tier}-only"
     cand = Candidate((), (), (tier,))

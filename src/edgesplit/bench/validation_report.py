@@ -93,12 +93,12 @@ def _other_bases(
 
 
 def _steal_line(cuts: Sequence[CutCheck]) -> str | None:
-    """How much the hypervisor took from the sweep's runs (the less stolen of two kept
-    where the first lost more than MAX_STEAL)."""
+    """How much the hypervisor took from the sweep's runs (the least stolen of up to three
+    kept where the first lost more than MAX_STEAL)."""
     figures = steal_summary(c.steal for c in cuts)
     if figures is None:
         return None
-    return f"CPU steal during the sweep's runs: {figures} after a second try"
+    return f"CPU steal during the sweep's runs: {figures} after up to three tries"
 
 
 def _host_line(cuts: Sequence[CutCheck]) -> str | None:
@@ -202,6 +202,8 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                 "at_speed_fps",
                 "edge_at_speed_ms",
                 "cloud_at_speed_ms",
+                "edge_batch",
+                "cloud_batch",
             ]
         )
         for c in v.cuts:
@@ -229,6 +231,7 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                     "" if c.at_speed_fps is None else f"{c.at_speed_fps:.3f}",
                     "" if c.at_speed_ms is None else f"{c.at_speed_ms[0]:.3f}",
                     "" if c.at_speed_ms is None else f"{c.at_speed_ms[1]:.3f}",
+                    *("" if b is None else f"{b:.2f}" for b in map(c.frames_per_batch, (0, 1))),
                 ]
             )
     return path
@@ -311,8 +314,11 @@ def _md(v: Validation, out: Path) -> Path:
         "",
         "## Every cut: predicted vs measured",
         "",
-        "Stage compute: ONNX Runtime CPU ms per frame in full micro-batches (stage metrics), "
-        "over min(threads, the tier's CPUs) as the profile counts it. "
+        "Stage compute: ONNX Runtime CPU ms per frame (stage metrics), over min(threads, "
+        "the tier's CPUs) as the profile counts it: in full micro-batches where they hold "
+        "half a stage's frames or more, else over all its batches, and predicted for the "
+        "same batch sizes (a stage that is not the bottleneck takes frames as they come; "
+        "frames per batch in cuts.csv). "
         "Throughput: frames/s once the pipeline is full (the answers after the first "
         "micro-batch's). * = the run did not finish. Steal: the share of the host's CPU "
         "the hypervisor took during the run. Host: the share of the host's CPUs (of their "

@@ -130,6 +130,17 @@ def segment_ms(profile: TierProfile, start: int | None, end: int | None, batch: 
     )
 
 
+def frame_ms(
+    profile: TierProfile, start: int | None, end: int | None, batches: Mapping[int, int]
+) -> float:
+    """ms per frame of the nodes between two cuts over a stage's `batches` (size -> how
+    many ran): a stage that is not its pipeline's bottleneck takes frames as they come, in
+    smaller batches than its plan allows, at a higher cost per frame."""
+    frames = sum(size * n for size, n in batches.items())
+    runs = sum(n * segment_ms(profile, start, end, size) for size, n in batches.items())
+    return runs / frames if frames else 0.0
+
+
 def wire_bytes(profile: TierProfile, cut: int | None, encoding: str) -> float:
     """Bytes per frame on the wire after a cut (None: the result)."""
     if cut is None:
