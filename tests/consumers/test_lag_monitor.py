@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 import pytest
@@ -141,3 +142,17 @@ def test_a_plans_stage_groups(kafka: KafkaSettings, unique: str) -> None:
         ]
         commit(kafka, plan.group_id(0), {(frames, 0): 0, (frames, 1): 1})
         assert only(monitor.poll())[0] == Status.OK
+
+
+def test_watching_ends_when_stopped_and_a_stop_cuts_the_wait_short(
+    kafka: KafkaSettings, unique: str
+) -> None:
+    group = f"mon-stop-{unique}"
+    with LagMonitor(kafka, LagTargets.named((group,)), FAST) as monitor:
+        stop = threading.Event()
+        snaps = monitor.every(30.0, stop=stop)
+        assert next(snaps).groups[0].status.group == group  # the first poll at once
+        threading.Timer(0.2, stop.set).start()  # as Ctrl-C does, during the 30 s wait
+        began = time.monotonic()
+        assert list(snaps) == []
+        assert time.monotonic() - began < 5.0

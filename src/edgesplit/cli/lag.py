@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings
+from edgesplit.cli.options import Bootstrap, console, ctrl_c, err_console, kafka_settings
 from edgesplit.consumers.lagmonitor import DEFAULT_PREFIX, LagMonitor, LagSnapshot, LagTargets
 from edgesplit.consumers.lagstatus import LagRules, Status
 
@@ -161,17 +161,13 @@ def _run(
     try:
         if live is not None:
             live.start()
-        for snap in monitor.every(interval):
-            collector.update(snap)
-            if as_json:
-                typer.echo(json.dumps(snapshot_json(snap)))
-            elif live is not None:
-                live.update(_render(snap), refresh=True)
-    except KeyboardInterrupt:
-        pass
-    except SystemError as exc:  # Ctrl-C inside a librdkafka admin call surfaces as this
-        if not isinstance(exc.__cause__, KeyboardInterrupt):
-            raise
+        with ctrl_c() as stop:
+            for snap in monitor.every(interval, stop=stop):
+                collector.update(snap)
+                if as_json:
+                    typer.echo(json.dumps(snapshot_json(snap)))
+                elif live is not None:
+                    live.update(_render(snap), refresh=True)
     finally:
         if live is not None:
             live.stop()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -113,3 +117,15 @@ def progress_bar(label: str = "{task.description}") -> Progress:
         transient=True,
         disable=not err_console.is_terminal,
     )
+
+
+@contextmanager
+def ctrl_c() -> Iterator[threading.Event]:
+    """An event that Ctrl-C sets (instead of raising), for the duration of the block: a
+    KeyboardInterrupt raised inside a librdkafka call can leave the client mid-request."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import enum
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings, progress_bar
+from edgesplit.cli.options import (
+    Bootstrap,
+    console,
+    ctrl_c,
+    err_console,
+    kafka_settings,
+    progress_bar,
+)
 from edgesplit.errors import ConfigError
 
 
@@ -20,17 +23,6 @@ class Codec(enum.StrEnum):
     deflate = "deflate"
     zstandard = "zstandard"
     null = "null"
-
-
-@contextmanager
-def _ctrl_c() -> Iterator[threading.Event]:
-    """An event that Ctrl-C sets (instead of raising), for the duration of the block."""
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def record(
@@ -76,7 +68,7 @@ def record(
     from edgesplit.producers.recorder import record as run_record  # noqa: PLC0415
 
     settings = kafka_settings(bootstrap)
-    with _ctrl_c() as stop, progress_bar("recording") as progress:
+    with ctrl_c() as stop, progress_bar("recording") as progress:
         task = progress.add_task("frames", total=None)
         report = run_record(
             settings,
@@ -158,7 +150,7 @@ def replay(
         target, limit, partitions = topic or "", topic_limit(info), max(1, info.meta.partitions)
     settings = kafka_settings(bootstrap)
     ensure_topic(settings, TopicSpec.for_messages(target, limit, partitions=partitions))
-    with _ctrl_c() as stop, progress_bar("replaying") as progress:
+    with ctrl_c() as stop, progress_bar("replaying") as progress:
         task = progress.add_task("frames", total=info.frames)
         report = run_replay(
             settings,

@@ -6,6 +6,7 @@ to be strict, as a one-shot command is: then it raises, and an unknown group is 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -120,12 +121,17 @@ class LagMonitor:
         reports = tuple(GroupReport(self.evaluator.observe(lag), lag) for lag in lags)
         return LagSnapshot(time.time(), reports)
 
-    def every(self, interval_s: float, *, count: int | None = None) -> Iterator[LagSnapshot]:
-        """A snapshot every `interval_s` seconds (forever, or `count` times)."""
+    def every(
+        self, interval_s: float, *, count: int | None = None, stop: threading.Event | None = None
+    ) -> Iterator[LagSnapshot]:
+        """A snapshot every `interval_s` seconds (forever, or `count` times, or until `stop`
+        is set: a poll under way finishes first)."""
+        stop = stop or threading.Event()
         n = 0
         next_at = time.monotonic()
         while count is None or n < count:
-            time.sleep(max(next_at - time.monotonic(), 0.0))
+            if stop.wait(max(next_at - time.monotonic(), 0.0)):
+                return
             next_at = max(next_at + interval_s, time.monotonic())
             yield self.poll()
             n += 1
