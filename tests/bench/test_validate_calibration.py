@@ -9,7 +9,7 @@ import pytest
 
 from edgesplit.bench import validation_report
 from edgesplit.bench.checks import CutCheck, Validation
-from edgesplit.bench.validate import (
+from edgesplit.bench.prediction import (
     StageCompute,
     at_host_speed,
     calibrate,

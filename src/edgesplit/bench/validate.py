@@ -5,7 +5,7 @@ On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the
 - prediction: every single-tensor cut is deployed as a 2-stage plan (edge | cloud) and
   measured at every uplink. Its measured stage compute (ONNX Runtime CPU time per frame
   from the stages' own metrics, over min(threads, the tier's CPUs) as the profile counts
-  it; in full micro-batches, or predicted for the batch sizes a stage ran: `per_frame`)
+  it; in full micro-batches, or predicted for the batch sizes a stage ran: `prediction`)
   and throughput (frames/s once the pipeline is full: the
   answers after the first micro-batch's, `kafka_runs.steady_fps`) are set against what
   the cost model predicts from the two profiles;
@@ -28,23 +28,28 @@ from __future__ import annotations
 
 import functools
 import itertools
-import statistics
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgesplit.bench import kafka_runs as kr
 from edgesplit.bench.checks import ChoiceCheck, CutCheck, Validation
+from edgesplit.bench.prediction import (
+    StageCompute,
+    at_host_speed,
+    calibrate,
+    calibration,
+    predicted_compute,
+    stage_compute_ms,
+)
 from edgesplit.bench.rates import parse_rate
 from edgesplit.bench.speed import SpeedProbe
 from edgesplit.bench.testbed import Testbed
 from edgesplit.config import KafkaSettings
 from edgesplit.errors import ConfigError, StageError
 from edgesplit.kafka.admin import delete_topics
-from edgesplit.kafka.io import read_to_end
 from edgesplit.log import get_logger
 from edgesplit.orchestrator import auto
 from edgesplit.orchestrator import deploy as dep
@@ -53,17 +58,13 @@ from edgesplit.orchestrator.costmodel import (
     Candidate,
     Environment,
     Prediction,
-    frame_ms,
     predict,
 )
-from edgesplit.orchestrator.observe import measured_compute_ms
 from edgesplit.orchestrator.plan import BatchPolicy, Plan
 from edgesplit.orchestrator.planner import Constraints
 from edgesplit.orchestrator.profile import TierProfile
-from edgesplit.orchestrator.rebalancer import scaled
 from edgesplit.orchestrator.steal import MAX_STEAL, wait_calm
 from edgesplit.producers.sources import Sample
-from edgesplit.stages.metrics import decode_metrics
 
 log = get_logger("bench.validate")
 Progress = Callable[[str], None]
@@ -263,7 +264,7 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
             fig.complete,
             fig.answered,
             pred.bottleneck,
-            _compute(cut, ctx.profiles, mixes, pred),
+            predicted_compute(cut, ctx.profiles, mixes, pred),
             (_ms(measured.get(0)), _ms(measured.get(1))),
             mixes,
             steal=fig.steal,
@@ -274,137 +275,12 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
     ]
 
 
-def calibration(
-    whole: Mapping[str, StageCompute], profiles: Mapping[str, TierProfile]
-) -> dict[str, float]:
-    """Per tier: the whole model's ONNX Runtime time per frame measured in a running stage
-    (the one-tier plan), over the profile's for the same batches. What the orchestrator
-    learns from the stage metrics of the first plan it runs: in a pipeline a stage's
-    compute costs more than in the profiler's back-to-back loop."""
-    out = {}
-    for tier, measured in whole.items():
-        profiled = frame_ms(profiles[tier], None, None, measured.batches)
-        if measured.ms > 0 and profiled > 0:
-            out[tier] = measured.ms / profiled
-    return out
-
-
-def calibrate(
-    cuts: Sequence[CutCheck],
-    profiles: Mapping[str, TierProfile],
-    scale: Mapping[str, float],
-    batch: int,
-) -> list[CutCheck]:
-    """The checks predicted again from the profiles scaled by `scale`; the profiles' own
-    predictions kept as `profiled_*`."""
-    tuned = {t: scaled(p, scale.get(t, 1.0)) for t, p in profiles.items()}
-    out = []
-    for c in cuts:
-        fps, ms = _predicted(c, tuned, batch)
-        out.append(
-            replace(
-                c,
-                predicted_fps=fps,
-                predicted_ms=ms,
-                profiled_fps=c.predicted_fps,
-                profiled_ms=c.predicted_ms,
-            )
-        )
-    return out
-
-
-def at_host_speed(
-    cuts: Sequence[CutCheck], profiles: Mapping[str, TierProfile], batch: int
-) -> list[CutCheck]:
-    """Each check with a metered slowdown predicted again from the profiles, every
-    compute time scaled by it (`at_speed_*`): the cost model's error once the host's own
-    speed during the run, which no profile foresees, is taken out. Uncalibrated: the
-    calibration's one-tier runs had a host speed of their own."""
-
-    def again(c: CutCheck, slowdown: float) -> CutCheck:
-        fps, ms = _predicted(c, {t: scaled(p, slowdown) for t, p in profiles.items()}, batch)
-        return replace(c, at_speed_fps=fps, at_speed_ms=ms)
-
-    return [c if c.slowdown is None else again(c, c.slowdown) for c in cuts]
-
-
-def _predicted(
-    c: CutCheck, profiles: Mapping[str, TierProfile], batch: int
-) -> tuple[float, tuple[float, float]]:
-    """`c`'s cut predicted from `profiles` at its uplink: frames/s, edge and cloud ms (for
-    the batches each stage's compute was measured over)."""
-    env = auto.environment(profiles, ("edge", "cloud"), {"edge": c.link_bps}, batch)
-    pred = predict(Candidate((c.cut,), ("raw",), ("edge", "cloud")), env)
-    return pred.throughput_fps, _compute(c.cut, profiles, c.batches, pred)
-
-
-def _compute(
-    cut: int,
-    profiles: Mapping[str, TierProfile],
-    batches: tuple[Mapping[int, int] | None, Mapping[int, int] | None],
-    pred: Prediction,
-) -> tuple[float, float]:
-    """Edge and cloud compute per frame for the batches each ran (`pred`'s, at the plan's
-    batch size, where they are not known)."""
-    edge, cloud = batches
-    return (
-        pred.compute_ms[0] if not edge else frame_ms(profiles["edge"], None, cut, edge),
-        pred.compute_ms[1] if not cloud else frame_ms(profiles["cloud"], cut, None, cloud),
-    )
-
-
-@dataclass(frozen=True)
-class StageCompute:
-    """A stage's measured ONNX Runtime time per frame, as its tier's profile counts it."""
-
-    ms: float
-    batches: Mapping[int, int]  # what it is measured over: batch size -> how many
-
-
 def _ms(m: StageCompute | None) -> float | None:
     return None if m is None else m.ms
 
 
 def _batches(m: StageCompute | None) -> Mapping[int, int] | None:
     return None if m is None else m.batches
-
-
-def stage_compute_ms(
-    settings: KafkaSettings, plan: Plan, batch: int, profiles: Mapping[str, TierProfile]
-) -> dict[int, StageCompute]:
-    """Each stage's measured ONNX Runtime time per frame as its tier's profile counts it
-    (CPU time over min(threads, CPUs)), from the metrics the stages published: the median
-    over its full batches where they hold at least half its frames; otherwise the mean
-    over all its batches, whose sizes come with it (a stage that is not the bottleneck
-    takes frames as they come: an AlexNet cut's cloud stage behind a 5 Mbit/s uplink ran
-    batches of one, at 23 ms a frame where a full batch of four costs 15)."""
-    samples: dict[int, list[tuple[int, float]]] = {}
-    for msg in read_to_end(settings, plan.topics.metrics):
-        m = decode_metrics(msg.value() or b"")
-        if m.pipeline == plan.pipeline and m.plan_version == plan.version:
-            samples.setdefault(m.stage, []).extend(
-                (b.size, b.compute_cpu_ms or b.compute_ms) for b in m.batch_samples
-            )
-    out = {}
-    for stage, batches in samples.items():
-        if not batches:
-            continue
-        cpu_ms, used = per_frame(batches, batch)
-        s = plan.stages[stage]
-        ms = measured_compute_ms(cpu_ms, None, s.threads, profiles.get(s.tier))
-        if ms is not None:
-            out[stage] = StageCompute(ms, used)
-    return out
-
-
-def per_frame(batches: Sequence[tuple[int, float]], batch: int) -> tuple[float, dict[int, int]]:
-    """ms per frame of a stage's (size, ms) batches, and the batches it is over: its full
-    ones' median where they hold at least half its frames, else all of theirs' mean."""
-    full = [ms / size for size, ms in batches if size == batch]
-    if 2 * batch * len(full) >= sum(size for size, _ in batches):
-        return statistics.median(full), {batch: len(full)}
-    ms = sum(ms for _, ms in batches) / sum(size for size, _ in batches)
-    return ms, dict(Counter(size for size, _ in batches))
 
 
 def _choices(
