@@ -47,6 +47,21 @@ def profile(
     )
 
 
+def with_idle(p: TierProfile, extra_ms: float) -> TierProfile:
+    """`p` with every prefix and suffix timed after idle at `extra_ms` more per run."""
+
+    def more(t: dict[int, float]) -> dict[int, float]:
+        return {b: ms + extra_ms for b, ms in t.items()}
+
+    cuts = tuple(
+        c.model_copy(
+            update={"prefix_idle_ms": more(c.prefix_ms), "suffix_idle_ms": more(c.suffix_ms)}
+        )
+        for c in p.cuts
+    )
+    return p.model_copy(update={"cuts": cuts})
+
+
 def env_of(
     unit: list[float], sizes: list[int], edge_speed: float, uplink: float, agreement: float = 1.0
 ) -> Environment:

@@ -76,3 +76,19 @@ def test_the_whole_model_is_never_faster_than_a_stage_of_it(
             c.prefix_ms[b] <= whole[b] + 1e-6 and c.suffix_ms[b] <= whole[b] + 1e-6 for c in out
         )
         assert all(a.prefix_ms[b] <= c.prefix_ms[b] + 1e-6 for a, c in itertools.pairwise(out))
+
+
+def test_timings_after_idle_are_fitted_too() -> None:
+    def idle(pre: float, suf: float) -> dict[str, dict[int, float]]:
+        return {"prefix_idle_ms": {1: pre}, "suffix_idle_ms": {1: suf}}
+
+    noisy = [
+        _cut(1, 2.0, 8.0).model_copy(update=idle(3.0, 9.0)),
+        _cut(2, 1.6, 8.4).model_copy(update=idle(2.0, 9.4)),
+    ]
+    out, _ = monotone_profile(noisy, {1: 10.0})
+    assert [c.prefix_idle_ms[1] for c in out] == pytest.approx([2.5, 2.5])
+    assert [c.suffix_idle_ms[1] for c in out] == pytest.approx([9.2, 9.2])
+    assert [c.prefix_ms[1] for c in out] == pytest.approx([1.8, 1.8])  # busy: as before
+    old = monotone_profile([_cut(1, 2.0, 8.0)], {})[0][0]  # a profile from before: none
+    assert old.prefix_idle_ms == {} and old.suffix_idle_ms == {}

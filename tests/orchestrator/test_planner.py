@@ -14,14 +14,16 @@ from edgesplit.orchestrator.auto import choose, explain
 from edgesplit.orchestrator.costmodel import (
     RECORD_OVERHEAD,
     RESULT_BYTES,
+    WAIT_MARGIN,
     Candidate,
     Environment,
     predict,
     score,
+    segment_ms,
 )
 from edgesplit.orchestrator.planner import TIE, Constraints, best, candidates
 from edgesplit.orchestrator.profile import TransportCost
-from tests.orchestrator.synthetic import env_of
+from tests.orchestrator.synthetic import env_of, with_idle
 
 
 def test_a_thin_uplink_pushes_the_cut_where_activations_are_small() -> None:
@@ -197,3 +199,31 @@ def test_a_near_tie_goes_to_the_plan_with_cpu_to_spare() -> None:
     assert any(line.startswith("a near tie, broken for CPU to spare") for line in lines)
     # a clear gap is no tie: with cut 1's link 10% slower, the edge-bound cut wins
     assert best(uplink_for(0.9), Constraints(max_stages=2), [1, 2], "throughput")[0] == edge_bound
+
+
+def test_a_stage_that_waits_for_its_input_is_predicted_after_idle() -> None:
+    unit = [2.0] * 6
+    sizes = [600_000, 400_000, 5_000, 300_000, 1_000]
+    busy = env_of(unit, sizes, edge_speed=0.5, uplink=5e6)
+    env = replace(busy, profiles={t: with_idle(p, 1.0) for t, p in busy.profiles.items()})
+    cand = Candidate((3,), ("raw",), ("edge", "cloud"))
+    before, after = predict(cand, busy), predict(cand, env)
+    # The edge (12 ms a frame) sets the rate; the cloud (3 ms) waits before each batch.
+    assert after.waits == (False, True) and after.bottleneck == "stage 0 (edge)"
+    assert after.throughput_fps == before.throughput_fps
+    assert after.compute_ms[0] == before.compute_ms[0]  # busy: back to back
+    assert after.compute_ms[1] == pytest.approx(before.compute_ms[1] + 1.0 / env.batch)
+    # Unloaded latency: every stage's batch of one starts after idle.
+    assert after.latency_ms == pytest.approx(before.latency_ms + 2 * 1.0)
+    assert 1000 / after.stage_ms[1] > WAIT_MARGIN * after.throughput_fps
+
+
+def test_a_middle_stage_after_idle_pays_the_idle_cost_of_the_prefix_it_ends_with() -> None:
+    p = with_idle(env_of([2.0] * 6, [1_000] * 5, edge_speed=1.0, uplink=1e9).profile("edge"), 1.5)
+    assert segment_ms(p, 2, 4, 1) == pytest.approx(4.0)
+    assert segment_ms(p, 2, 4, 1, idle=True) == pytest.approx(5.5)
+    assert segment_ms(p, None, None, 4, idle=True) == segment_ms(p, None, None, 4)  # no figure
+    slower = p.model_copy(
+        update={"cuts": tuple(c.model_copy(update={"prefix_idle_ms": {1: 0.0}}) for c in p.cuts)}
+    )
+    assert segment_ms(slower, None, 2, 1, idle=True) == segment_ms(p, None, 2, 1)  # never faster

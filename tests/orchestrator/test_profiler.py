@@ -67,6 +67,35 @@ def test_prefix_and_suffix_add_up_to_the_whole_model(profile: TierProfile) -> No
         assert all(0.5 <= r <= 1.8 for r in ratios), (b, ratios)
 
 
+def test_every_cut_is_timed_after_idle_too(profile: TierProfile) -> None:
+    for c in profile.cuts:
+        assert c.prefix_idle_ms.keys() == c.prefix_ms.keys() == c.suffix_idle_ms.keys()
+        assert all(ms > 0 for ms in [*c.prefix_idle_ms.values(), *c.suffix_idle_ms.values()])
+    # A run after a pause refills what the pause lost: never cheaper, typically dearer.
+    ratios = [c.suffix_idle_ms[b] / c.suffix_ms[b] for c in profile.cuts for b in (1, 4)]
+    assert statistics.median(ratios) >= 0.9, ratios
+
+
+def test_a_run_timed_after_idle_is_one_run_after_a_pause() -> None:
+    class Clocked:
+        def __init__(self) -> None:
+            self.gaps: list[float] = []
+            self._last = time.perf_counter()
+
+        def run(self, feeds: object) -> None:
+            now = time.perf_counter()
+            self.gaps.append(now - self._last)
+            self._last = now
+
+    ex = Clocked()
+    profiler.time_ms(ex, {}, reps=3, warmup=0, idle_s=0.01)  # type: ignore[arg-type]
+    assert len(ex.gaps) == 1 + 3  # one warm-up run at least, then one run per repetition
+    assert min(ex.gaps[1:]) >= 0.01
+    busy = Clocked()
+    profiler.time_ms(busy, {}, reps=3, warmup=0)  # type: ignore[arg-type]
+    assert len(busy.gaps) > 1 + 3  # a fast run is looped up to MIN_REP_MS
+
+
 def test_wire_bytes_shrink_with_lossy_encodings(profile: TierProfile) -> None:
     floats = [c for c in profile.cuts if c.bytes_per_frame >= 1024]
     assert floats

@@ -93,11 +93,16 @@ def predicted_compute(
     pred: Prediction,
 ) -> tuple[float, float]:
     """Edge and cloud compute per frame for the batches each ran (`pred`'s, at the plan's
-    batch size, where they are not known)."""
+    batch size, where they are not known), after idle for a stage that `pred` has waiting for
+    its input."""
     edge, cloud = batches
     return (
-        pred.compute_ms[0] if not edge else frame_ms(profiles["edge"], None, cut, edge),
-        pred.compute_ms[1] if not cloud else frame_ms(profiles["cloud"], cut, None, cloud),
+        pred.compute_ms[0]
+        if not edge
+        else frame_ms(profiles["edge"], None, cut, edge, idle=pred.waits[0]),
+        pred.compute_ms[1]
+        if not cloud
+        else frame_ms(profiles["cloud"], cut, None, cloud, idle=pred.waits[1]),
     )
 
 

@@ -249,8 +249,11 @@ def render(profile: TierProfile) -> None:
     table.add_column("cut", justify="right")
     table.add_column("tensor", overflow="fold")
     table.add_column("KiB/frame", justify="right")
+    idle = any(c.prefix_idle_ms for c in profile.cuts)  # profiles from before have none
     for b in sizes:
         table.add_column(f"ms b{b} prefix+suffix", justify="right")
+        if idle:
+            table.add_column(f"after idle b{b}", justify="right")
     table.add_column("wire KiB/frame " + " / ".join(encodings), justify="right")
     if lossy:
         table.add_column("agreement " + " / ".join(lossy), justify="right")
@@ -263,7 +266,14 @@ def render(profile: TierProfile) -> None:
             str(c.index),
             c.tensor,
             f"{c.bytes_per_frame / 1024:,.1f}",
-            *(f"{c.prefix_ms.get(b, nan):.2f}+{c.suffix_ms.get(b, nan):.2f}" for b in sizes),
+            *(
+                ms
+                for b in sizes
+                for ms in (
+                    f"{c.prefix_ms.get(b, nan):.2f}+{c.suffix_ms.get(b, nan):.2f}",
+                    f"{c.prefix_idle_ms.get(b, nan):.2f}+{c.suffix_idle_ms.get(b, nan):.2f}",
+                )[: 2 if idle else 1]
+            ),
             wire,
             *([agree] if lossy else []),
         )

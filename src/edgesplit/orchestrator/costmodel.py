@@ -19,6 +19,11 @@ and cross the first tier's uplink when it runs elsewhere (cloud-only).
   a link carries uplink_bps / (8 x wire bytes) frames per second;
 - latency (unloaded): compute at batch 1 + codec + one broker hop per record + the time
   each record takes over its link.
+
+Compute is the profile's busy figure (runs back to back) for throughput, and for the
+stages that set it; a stage with WAIT_MARGIN of room over the pipeline's rate waits for
+its input before each run, and its compute is the figure after idle (a small segment
+costs 2-3x more so: profiler), as is every stage's in the unloaded latency.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from edgesplit.orchestrator.profile import TierProfile
 RESULT_BYTES = 200  # a top-k Result record
 RECORD_OVERHEAD = 160  # ids, trace, tensor header around the bytes
 _WIRE_FACTOR = {"raw": 1.0, "fp16": 0.5, "int8": 0.25}
+WAIT_MARGIN = 1.1  # a stage this much faster than its pipeline waits for its input
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Prediction:
     latency_ms: float
     stage_ms: tuple[float, ...]  # per frame at the batch size: compute + codec + transport
     compute_ms: tuple[float, ...]  # per frame at the batch size: ONNX Runtime only
+    waits: tuple[bool, ...]  # per stage: it waits for its input (compute_ms after idle)
     link_fps: tuple[float, ...]  # per record stream crossing a link (inf: none crosses)
     wire_bytes: tuple[float, ...]  # per frame, each stage's output on the wire
     bottleneck: str
@@ -116,28 +123,40 @@ def _ms(table: Mapping[int, float], batch: int) -> float:
     return per * batch
 
 
-def segment_ms(profile: TierProfile, start: int | None, end: int | None, batch: int) -> float:
-    """ms per batch of the nodes between two cuts (None: the model's start or end)."""
+def segment_ms(
+    profile: TierProfile, start: int | None, end: int | None, batch: int, *, idle: bool = False
+) -> float:
+    """ms per batch of the nodes between two cuts (None: the model's start or end): busy,
+    or `idle`, a run that starts after the stage waited for its input. A middle stage
+    after idle costs its busy time plus what idle adds to the prefix it ends with (that is
+    a cost per run, of refilling what the pause lost, more than per node). The whole
+    model has no figure after idle: on a large segment it adds a few percent at most."""
     if start is None and end is None:
         return _ms(profile.whole_ms, batch)
     if start is None:
         assert end is not None
-        return _ms(profile.cut(end).prefix_ms, batch)
+        return _ms(profile.cut(end).prefix(idle=idle), batch)
     if end is None:
-        return _ms(profile.cut(start).suffix_ms, batch)
-    return max(
-        _ms(profile.cut(end).prefix_ms, batch) - _ms(profile.cut(start).prefix_ms, batch), 0.0
-    )
+        return _ms(profile.cut(start).suffix(idle=idle), batch)
+    last = profile.cut(end)
+    woken = _ms(last.prefix(idle=idle), batch) - _ms(last.prefix_ms, batch)
+    return max(_ms(last.prefix_ms, batch) - _ms(profile.cut(start).prefix_ms, batch), 0.0) + woken
 
 
 def frame_ms(
-    profile: TierProfile, start: int | None, end: int | None, batches: Mapping[int, int]
+    profile: TierProfile,
+    start: int | None,
+    end: int | None,
+    batches: Mapping[int, int],
+    *,
+    idle: bool = False,
 ) -> float:
     """ms per frame of the nodes between two cuts over a stage's `batches` (size -> how
-    many ran): a stage that is not its pipeline's bottleneck takes frames as they come, in
-    smaller batches than its plan allows, at a higher cost per frame."""
+    many ran), busy or after idle: a stage that is not its pipeline's bottleneck takes
+    frames as they come, in smaller batches than its plan allows, each after a wait, at a
+    higher cost per frame."""
     frames = sum(size * n for size, n in batches.items())
-    runs = sum(n * segment_ms(profile, start, end, size) for size, n in batches.items())
+    runs = sum(n * segment_ms(profile, start, end, size, idle=idle) for size, n in batches.items())
     return runs / frames if frames else 0.0
 
 
@@ -227,7 +246,7 @@ def predict(c: Candidate, env: Environment) -> Prediction:
         fps = env.uplink(tier) / (8 * cost.out_bytes)
         link_fps.append(fps)
         hop = p.link.hop_ms if p.link else env.hop_ms
-        latency += segment_ms(p, bounds[i], bounds[i + 1], 1) + cost.extra_ms + hop
+        latency += segment_ms(p, bounds[i], bounds[i + 1], 1, idle=True) + cost.extra_ms + hop
         latency += 1000 / fps if fps != float("inf") else 0.0
     limits = [
         (1000 / ms if ms > 0 else float("inf"), f"stage {i} ({t})")
@@ -238,11 +257,17 @@ def predict(c: Candidate, env: Environment) -> Prediction:
     ]
     limits += list(zip(link_fps, link_names, strict=True))
     throughput, bottleneck = min(limits, key=lambda x: x[0])
+    waits = tuple(ms * throughput * WAIT_MARGIN < 1000 for ms in stage_ms)
+    for i, tier in enumerate(c.tiers):
+        if waits[i]:
+            idle = segment_ms(env.profile(tier), bounds[i], bounds[i + 1], batch, idle=True)
+            compute_ms[i] = idle / batch
     return Prediction(
         throughput,
         latency,
         tuple(stage_ms),
         tuple(compute_ms),
+        waits,
         tuple(link_fps),
         tuple(wire),
         bottleneck,

@@ -33,10 +33,5 @@ def drift_factors(
 
 
 def corrected(cost: CutCost, factors: Mapping[int, float]) -> CutCost:
-    """`cost` with its prefix and suffix timings scaled by `factors` (per batch size)."""
-    return cost.model_copy(
-        update={
-            "prefix_ms": {b: ms * factors.get(b, 1.0) for b, ms in cost.prefix_ms.items()},
-            "suffix_ms": {b: ms * factors.get(b, 1.0) for b, ms in cost.suffix_ms.items()},
-        }
-    )
+    """`cost` with its timings (busy and after idle) scaled by `factors` (per batch size)."""
+    return cost.map_times(lambda t: {b: ms * factors.get(b, 1.0) for b, ms in t.items()})

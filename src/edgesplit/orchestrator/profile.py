@@ -6,7 +6,10 @@ edge of the testbed):
 - compute: for every single-tensor cut, the time to run the model's prefix (nodes
   before the cut) and suffix (nodes after it) as the extracted sub-graphs ONNX Runtime
   really runs (fused), per batch size; the whole model too. A middle stage between two
-  cuts costs prefix(b) - prefix(a) (sub-graphs add up closely: tested);
+  cuts costs prefix(b) - prefix(a) (sub-graphs add up closely: tested). Each prefix and
+  suffix twice: busy (run after run, as the pipeline's bottleneck stage runs) and after
+  idle (a run that starts after the stage waited for its input, as every other stage's
+  does: a small segment then costs 2-3x more; see profiler);
 - per node: ONNX Runtime's own profile of the whole model (time, op type), and FLOPs;
 - bytes: each cut's bytes per frame, raw and as each encoding puts them on the wire;
 - accuracy: for each cut and lossy encoding, the top-1 agreement with the unsplit model
@@ -22,6 +25,7 @@ edge of the testbed):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +46,33 @@ class CutCost(_Frozen):
     wire_bytes: dict[str, float] = {}  # encoding -> measured record bytes per frame
     prefix_ms: dict[int, float]  # batch size -> ms per batch, nodes [0, index)
     suffix_ms: dict[int, float]  # batch size -> ms per batch, nodes [index, n)
+    # The same, each run started after an idle pause (empty in profiles from before)
+    prefix_idle_ms: dict[int, float] = {}
+    suffix_idle_ms: dict[int, float] = {}
     prefix_memory: int = 0  # bytes, estimated
     suffix_memory: int = 0
     prefix_flops: int = 0  # per frame
     agreement: dict[str, float] = {}  # lossy encoding -> top-1 agreement with the unsplit model
+
+    def map_times(self, f: Callable[[dict[int, float]], dict[int, float]]) -> CutCost:
+        """This cut with `f` applied to each of its timing tables (TIMES)."""
+        return self.model_copy(update={name: f(getattr(self, name)) for name in TIMES})
+
+    def prefix(self, *, idle: bool = False) -> dict[int, float]:
+        """The prefix's ms per batch: busy, or after idle (the busy figure where there is
+        no idle one, or where it came out faster)."""
+        return _after_idle(self.prefix_ms, self.prefix_idle_ms) if idle else self.prefix_ms
+
+    def suffix(self, *, idle: bool = False) -> dict[int, float]:
+        """The suffix's ms per batch, as `prefix`."""
+        return _after_idle(self.suffix_ms, self.suffix_idle_ms) if idle else self.suffix_ms
+
+
+TIMES = ("prefix_ms", "suffix_ms", "prefix_idle_ms", "suffix_idle_ms")
+
+
+def _after_idle(busy: dict[int, float], idle: dict[int, float]) -> dict[int, float]:
+    return {b: max(ms, idle.get(b, ms)) for b, ms in busy.items()}
 
 
 class NodeCost(_Frozen):

@@ -5,7 +5,12 @@ Every figure the cost model uses is measured here, on the tier it describes:
 - compute: each single-tensor cut's prefix and suffix, extracted as a stage extracts
   them and run by the stage's own Executor (same threads, same graph optimisation), on
   real frames, at each batch size (median of `reps` after `warmup`, ms per batch). Each
-  run starts with the core's caches cold, as a stage's does (coldcache). The process's
+  run starts with the core's caches cold, as a stage's does (coldcache). Each is timed
+  twice: busy (runs back to back, as the pipeline's bottleneck stage makes them) and after
+  idle (each run after an IDLE_S pause, as a stage that waits for its input makes them:
+  AlexNet's last layer runs in 0.13 ms a frame busy, 0.35 after a pause of 5 ms or more,
+  0.30-0.37 in a cloud stage behind the edge; a large segment costs the same both
+  ways). The process's
   CPU time is what is timed, then spread over the CPUs the runs can use
   (min(threads, the tier's CPU quota)): under a CFS quota, wall time per run is
   bimodal (a run throttled or not), its CPU time is not, and the average wall time of a
@@ -65,7 +70,7 @@ from edgesplit.orchestrator.graph import Cut, ModelGraph, StageGraph
 from edgesplit.orchestrator.inputs import model_frames
 from edgesplit.orchestrator.linkprobe import probe_link
 from edgesplit.orchestrator.monotone import monotone_profile
-from edgesplit.orchestrator.profile import CutCost, NodeCost, TierProfile
+from edgesplit.orchestrator.profile import TIMES, CutCost, NodeCost, TierProfile
 from edgesplit.orchestrator.steal import MAX_STEAL, CpuClock, steal_since
 from edgesplit.orchestrator.transport import measure_transport
 from edgesplit.orchestrator.wirecost import codec_costs, wire_bytes
@@ -77,6 +82,7 @@ NODE_BATCH = 1
 MIN_REP_MS = 5.0  # a timed repetition loops over runs for at least this long
 WHOLE_EVERY = 8  # cuts timed between two timings of the whole model
 PASSES = 3  # passes over the cuts: each cut's figure is the median of its passes
+IDLE_S = 0.02  # the pause before each run timed after idle
 STRAY = 0.4  # a cut whose prefix + suffix is this far off the whole model is timed again
 SHARE_TRIES = 3  # cpu_share readings at most while the hypervisor steals over MAX_STEAL
 _MIN_PROBE, _MAX_PROBE = 16 * 1024, 1024 * 1024
@@ -204,12 +210,11 @@ def _strays(cost: CutCost, whole_ms: dict[int, float]) -> bool:
 
 
 def _faster(a: CutCost, b: CutCost) -> CutCost:
-    return a.model_copy(
-        update={
-            "prefix_ms": {k: min(v, b.prefix_ms[k]) for k, v in a.prefix_ms.items()},
-            "suffix_ms": {k: min(v, b.suffix_ms[k]) for k, v in a.suffix_ms.items()},
-        }
-    )
+    def least(name: str) -> dict[int, float]:
+        theirs = getattr(b, name)
+        return {k: min(v, theirs.get(k, v)) for k, v in getattr(a, name).items()}
+
+    return a.model_copy(update={name: least(name) for name in TIMES})
 
 
 def _head(feeds: dict[str, Array], n: int) -> dict[str, Array]:
@@ -223,24 +228,29 @@ def time_ms(
     warmup: int,
     parallel: float = 1.0,
     evict: Callable[[], None] | None = None,
+    idle_s: float = 0.0,
 ) -> float:
     """Median ms per run over `reps` repetitions, after `warmup` runs (at least one): the
     process's CPU time per run spread over `parallel` CPUs, each run started after `evict`
-    (a stage's run starts with the core's caches cold: coldcache).
+    (a stage's run starts with the core's caches cold: coldcache) and, with `idle_s`,
+    after that long a pause (a stage that waits for its input).
 
-    A repetition of a fast model adds up enough runs to last MIN_REP_MS of CPU, so that
-    the clock's granularity cannot move a sub-millisecond figure by half.
+    A busy repetition of a fast model adds up enough runs to last MIN_REP_MS of CPU, so
+    that the clock's granularity cannot move a sub-millisecond figure by half; one after
+    idle is one run (the pause is the point).
     """
 
     def run() -> float:
         if evict is not None:
             evict()
+        if idle_s > 0:
+            time.sleep(idle_s)
         start = time.process_time()
         ex.run(feeds)
         return time.process_time() - start
 
     fastest = min(run() for _ in range(max(warmup, 1)))
-    loops = max(1, math.ceil(MIN_REP_MS / 1000 / max(fastest, 1e-6)))
+    loops = 1 if idle_s > 0 else max(1, math.ceil(MIN_REP_MS / 1000 / max(fastest, 1e-6)))
     return statistics.median(
         sum(run() for _ in range(loops)) * 1000 / loops / parallel for _ in range(reps)
     )
@@ -292,19 +302,22 @@ class _Timing:
     parallel: float
     evict: Callable[[], None]
 
-    def ms(self, ex: Executor, feeds: dict[str, Array]) -> float:
+    def ms(self, ex: Executor, feeds: dict[str, Array], *, idle: bool = False) -> float:
+        """Busy, or after idle: then without warm-up (the busy timing just ran `ex`)."""
+        if idle:
+            return time_ms(ex, feeds, self.reps, 0, self.parallel, self.evict, IDLE_S)
         return time_ms(ex, feeds, self.reps, self.warmup, self.parallel, self.evict)
 
 
 def median_of(runs: Sequence[CutCost]) -> CutCost:
     """One cut's figures: the median of its timings, per batch size."""
 
-    def med(pick: Callable[[CutCost], dict[int, float]]) -> dict[int, float]:
-        return {b: statistics.median(pick(r)[b] for r in runs) for b in pick(runs[0])}
+    def med(name: str) -> dict[int, float]:
+        return {
+            b: statistics.median(getattr(r, name)[b] for r in runs) for b in getattr(runs[0], name)
+        }
 
-    return runs[0].model_copy(
-        update={"prefix_ms": med(lambda r: r.prefix_ms), "suffix_ms": med(lambda r: r.suffix_ms)}
-    )
+    return runs[0].model_copy(update={name: med(name) for name in TIMES})
 
 
 def _cut_cost(
@@ -320,15 +333,18 @@ def _cut_cost(
     `known` of it from an earlier timing (they do not change between timings), kept."""
     first, second = graph.split([cut])
     prefix, suffix = executor(first, timing.threads), executor(second, timing.threads)
-    prefix_ms, suffix_ms = {}, {}
+    times: dict[str, dict[int, float]] = {name: {} for name in TIMES}
     activations: dict[str, Array] = {}
     for b in timing.sizes:
         part = _head(feed, b)
-        prefix_ms[b] = timing.ms(prefix, part)
+        times["prefix_ms"][b] = timing.ms(prefix, part)
+        times["prefix_idle_ms"][b] = timing.ms(prefix, part, idle=True)
         activations = prefix.run(part)
-        suffix_ms[b] = timing.ms(suffix, {t.name: activations[t.name] for t in second.inputs})
+        inner = {t.name: activations[t.name] for t in second.inputs}
+        times["suffix_ms"][b] = timing.ms(suffix, inner)
+        times["suffix_idle_ms"][b] = timing.ms(suffix, inner, idle=True)
     if known is not None:
-        return known.model_copy(update={"prefix_ms": prefix_ms, "suffix_ms": suffix_ms})
+        return known.model_copy(update=times)
     tensor = cut.tensors[0]
     big = timing.sizes[-1]
     return CutCost(
@@ -336,8 +352,10 @@ def _cut_cost(
         tensor=tensor.name,
         bytes_per_frame=cut.bytes_per_frame,
         wire_bytes=wire_bytes(tensor.name, activations[tensor.name][0]),
-        prefix_ms=prefix_ms,
-        suffix_ms=suffix_ms,
+        prefix_ms=times["prefix_ms"],
+        suffix_ms=times["suffix_ms"],
+        prefix_idle_ms=times["prefix_idle_ms"],
+        suffix_idle_ms=times["suffix_idle_ms"],
         prefix_memory=costs.prefix_memory(cut.index, big),
         suffix_memory=costs.suffix_memory(cut.index, big, cut.names),
         prefix_flops=costs.prefix_flops(cut.index),

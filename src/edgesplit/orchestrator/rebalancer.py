@@ -64,10 +64,7 @@ def scaled(profile: TierProfile, factor: float) -> TierProfile:
     def times(t: dict[int, float]) -> dict[int, float]:
         return {b: ms * factor for b, ms in t.items()}
 
-    cuts: tuple[CutCost, ...] = tuple(
-        c.model_copy(update={"prefix_ms": times(c.prefix_ms), "suffix_ms": times(c.suffix_ms)})
-        for c in profile.cuts
-    )
+    cuts: tuple[CutCost, ...] = tuple(c.map_times(times) for c in profile.cuts)
     return profile.model_copy(update={"whole_ms": times(profile.whole_ms), "cuts": cuts})
 
 
