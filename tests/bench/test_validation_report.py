@@ -41,10 +41,15 @@ def test_errors_are_relative_to_the_measurement() -> None:
     assert cloud is not None and abs(cloud - 0.25) < 1e-9
 
 
-def test_headline_counts_each_cut_once_for_compute_and_per_uplink_for_throughput() -> None:
+def test_headline_counts_compute_per_cut_and_uplink_and_throughput_per_uplink() -> None:
+    # A stage's compute depends on the uplink: behind a thin one a stage waits for input.
     lines = validation_report.headline(_validation())
-    assert lines[0].startswith("edge stage compute within 15%: 2/2 cuts")
-    assert lines[1].startswith("cloud stage compute within 15%: 1/2 cuts (worst 38%)")
+    assert lines[0] == (
+        "edge stage compute within 15%: 4/4 cuts x uplinks (worst 9%) (100mbit 2/2, 5mbit 2/2)"
+    )
+    assert lines[1].startswith(
+        "cloud stage compute within 15%: 2/4 cuts x uplinks (worst 38%) (100mbit 1/2, 5mbit 1/2)"
+    )
     assert lines[2].startswith("throughput within 20% at 100mbit: 2/2 cuts")
     assert lines[3].startswith("throughput within 20% at 5mbit: 1/2 cuts (worst 43%)")
     choice = _validation().choices[0]

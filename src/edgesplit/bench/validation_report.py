@@ -41,13 +41,19 @@ def headline(v: Validation) -> list[str]:
             f"calibrated on the one-tier runs' stage metrics: {factors} "
             "(measured / profiled compute of the whole model)"
         )
-    cuts = _unique_cuts(v.cuts)
     for stage, name in ((0, "edge"), (1, "cloud")):
-        ok, n = within([c.ms_error(stage) for c in cuts], COMPUTE_TOLERANCE)
-        worst = max((abs(e) for c in cuts if (e := c.ms_error(stage)) is not None), default=0)
+        ok, n = within([c.ms_error(stage) for c in v.cuts], COMPUTE_TOLERANCE)
+        worst = max((abs(e) for c in v.cuts if (e := c.ms_error(stage)) is not None), default=0)
         line = f"{name} stage compute within {COMPUTE_TOLERANCE:.0%}: {ok}/{n} cuts "
         line += f"(worst {worst:.0%})"
-        line += _other_bases(v, cuts, COMPUTE_TOLERANCE, stage)
+        if len(v.uplinks) > 1:  # a stage's compute depends on the uplink: waiting or not
+            each = [
+                f"{u} {'/'.join(map(str, within(errs, COMPUTE_TOLERANCE)))}"
+                for u in v.uplinks
+                if (errs := [c.ms_error(stage) for c in v.cuts if c.uplink == u])
+            ]
+            line = line.replace(" cuts ", " cuts x uplinks ") + f" ({', '.join(each)})"
+        line += _other_bases(v, v.cuts, COMPUTE_TOLERANCE, stage)
         lines.append(line)
     for uplink in v.uplinks:
         rows = [c for c in v.cuts if c.uplink == uplink]
@@ -158,15 +164,6 @@ def _rounds_host(ch: ChoiceCheck) -> str:
         [f"slowdown up to x{max(slow):.2f}"] if slow else []
     )
     return f"; the host in the rounds: {', '.join(parts)}" if parts else ""
-
-
-def _unique_cuts(cuts: Sequence[CutCheck]) -> list[CutCheck]:
-    """One row per cut (compute does not depend on the uplink): the first measured."""
-    seen: dict[int, CutCheck] = {}
-    for c in cuts:
-        if c.cut not in seen and c.measured_ms != (None, None):
-            seen[c.cut] = c
-    return list(seen.values())
 
 
 def write(v: Validation, out: Path) -> list[Path]:
@@ -318,7 +315,9 @@ def _md(v: Validation, out: Path) -> Path:
         "the tier's CPUs) as the profile counts it: in full micro-batches where they hold "
         "half a stage's frames or more, else over all its batches, and predicted for the "
         "same batch sizes (a stage that is not the bottleneck takes frames as they come; "
-        "frames per batch in cuts.csv). "
+        "frames per batch in cuts.csv), from the profile's timings after idle for a stage "
+        "predicted to wait for its input (10% room over the pipeline's rate), else from "
+        "its busy ones. "
         "Throughput: frames/s once the pipeline is full (the answers after the first "
         "micro-batch's). * = the run did not finish. Steal: the share of the host's CPU "
         "the hypervisor took during the run. Host: the share of the host's CPUs (of their "
@@ -363,11 +362,12 @@ def _plot(v: Validation, out: Path) -> list[Path]:
     ax1.plot([0, top], [0, top], "k--", lw=0.8)
     ax1.set(xlabel="measured frames/s", ylabel="predicted frames/s", title="throughput per cut")
     ax1.legend()
-    uniq = _unique_cuts(v.cuts)
     for stage, name in ((0, "edge"), (1, "cloud")):
-        pts = [(c.measured_ms[stage], c.predicted_ms[stage]) for c in uniq if c.measured_ms[stage]]
+        pts = [
+            (c.measured_ms[stage], c.predicted_ms[stage]) for c in v.cuts if c.measured_ms[stage]
+        ]
         ax2.scatter([m for m, _ in pts], [p for _, p in pts], label=name)
-    top = max([c.predicted_ms[0] for c in uniq] + [c.predicted_ms[1] for c in uniq] + [1.0])
+    top = max([c.predicted_ms[0] for c in v.cuts] + [c.predicted_ms[1] for c in v.cuts] + [1.0])
     ax2.plot([0, top], [0, top], "k--", lw=0.8)
     ax2.set(xlabel="measured ms/frame", ylabel="predicted ms/frame", title="stage compute")
     ax2.legend()
