@@ -115,20 +115,28 @@ class StageCompute:
 
 
 def stage_compute_ms(
-    settings: KafkaSettings, plan: Plan, batch: int, profiles: Mapping[str, TierProfile]
+    settings: KafkaSettings,
+    plan: Plan,
+    batch: int,
+    profiles: Mapping[str, TierProfile],
+    during: tuple[int, int] | None = None,
 ) -> dict[int, StageCompute]:
     """Each stage's measured ONNX Runtime time per frame as its tier's profile counts it
-    (CPU time over min(threads, CPUs)), from the metrics the stages published: the median
+    (CPU time over min(threads, CPUs)), from the metrics the stages published, over the
+    batches that ended `during` (from, to: µs since the epoch; None: all): the median
     over its full batches where they hold at least half its frames; otherwise the mean
     over all its batches, whose sizes come with it (a stage that is not the bottleneck
     takes frames as they come: an AlexNet cut's cloud stage behind a 5 Mbit/s uplink ran
     batches of one, at 23 ms a frame where a full batch of four costs 15)."""
+    start, end = during if during is not None else (0, 2**63)
     samples: dict[int, list[tuple[int, float]]] = {}
     for msg in read_to_end(settings, plan.topics.metrics):
         m = decode_metrics(msg.value() or b"")
         if m.pipeline == plan.pipeline and m.plan_version == plan.version:
             samples.setdefault(m.stage, []).extend(
-                (b.size, b.compute_cpu_ms or b.compute_ms) for b in m.batch_samples
+                (b.size, b.compute_cpu_ms or b.compute_ms)
+                for b in m.batch_samples
+                if start <= b.end_us <= end
             )
     out = {}
     for stage, batches in samples.items():

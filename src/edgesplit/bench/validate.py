@@ -65,6 +65,7 @@ from edgesplit.orchestrator.planner import Constraints
 from edgesplit.orchestrator.profile import TierProfile
 from edgesplit.orchestrator.steal import MAX_STEAL, wait_calm
 from edgesplit.producers.sources import Sample
+from edgesplit.schemas.records import now_us
 
 log = get_logger("bench.validate")
 Progress = Callable[[str], None]
@@ -235,7 +236,7 @@ def validate(
 def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
     cand = Candidate((cut,), ("raw",), ("edge", "cloud"))
     plan, path = ctx.plan(cand, f"cut{cut}")
-    runs: list[tuple[str, Prediction, kr.RunFigures]] = []
+    runs: list[tuple[str, Prediction, kr.RunFigures, tuple[int, int]]] = []
     pending = list(links)
     try:
         while pending:
@@ -244,35 +245,39 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
                     uplink = pending.pop(0)
                     ctx.testbed.set(uplink=uplink)
                     pred = predict(cand, ctx.env(links[uplink]))
+                    began = now_us()
                     fig = ctx.measure(plan, path, ctx.where, pred.throughput_fps)
-                    runs.append((uplink, pred, fig))
+                    runs.append((uplink, pred, fig, (began, now_us())))
                     if not fig.complete:
                         break  # frames still in flight would slow the next run: redeploy
     except StageError as exc:
         log.warning("cut_failed", cut=cut, error=str(exc))
         return []
-    measured = stage_compute_ms(ctx.settings, plan, ctx.batch, ctx.profiles)
-    delete_topics(ctx.settings, [plan.topics.metrics])
-    mixes = (_batches(measured.get(0)), _batches(measured.get(1)))
-    return [
-        CutCheck(
-            cut,
-            uplink,
-            links[uplink],
-            pred.throughput_fps,
-            fig.throughput_fps,
-            fig.complete,
-            fig.answered,
-            pred.bottleneck,
-            predicted_compute(cut, ctx.profiles, mixes, pred),
-            (_ms(measured.get(0)), _ms(measured.get(1))),
-            mixes,
-            steal=fig.steal,
-            host_busy=fig.host_busy,
-            slowdown=fig.slowdown,
+    checks = []
+    for uplink, pred, fig, during in runs:
+        # Each run's own batches: a stage busy behind a wide uplink waits behind a thin one.
+        measured = stage_compute_ms(ctx.settings, plan, ctx.batch, ctx.profiles, during)
+        mixes = (_batches(measured.get(0)), _batches(measured.get(1)))
+        checks.append(
+            CutCheck(
+                cut,
+                uplink,
+                links[uplink],
+                pred.throughput_fps,
+                fig.throughput_fps,
+                fig.complete,
+                fig.answered,
+                pred.bottleneck,
+                predicted_compute(cut, ctx.profiles, mixes, pred),
+                (_ms(measured.get(0)), _ms(measured.get(1))),
+                mixes,
+                steal=fig.steal,
+                host_busy=fig.host_busy,
+                slowdown=fig.slowdown,
+            )
         )
-        for uplink, pred, fig in runs
-    ]
+    delete_topics(ctx.settings, [plan.topics.metrics])
+    return checks
 
 
 def _ms(m: StageCompute | None) -> float | None:
