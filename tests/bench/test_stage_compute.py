@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from edgesplit.bench.prediction import stage_compute_ms
+from edgesplit.bench.prediction import stage_batches, stage_compute_ms
 from edgesplit.config import KafkaSettings
 from edgesplit.kafka.admin import TopicSpec, create_topics
 from edgesplit.kafka.clients import producer_config
@@ -47,9 +47,10 @@ def test_each_run_counts_the_batches_that_ended_during_it(
     )
     assert producer.flush(30) == 0
     profiles = {"edge": profile("edge", [1.0, 1.0], [100])}
-    first = stage_compute_ms(kafka, plan, 4, profiles, (1_000, 1_999))[0]
-    second = stage_compute_ms(kafka, plan, 4, profiles, (2_000, 9_999))[0]
-    both = stage_compute_ms(kafka, plan, 4, profiles)[0]
+    published = stage_batches(kafka, plan)
+    first = stage_compute_ms(published, plan, 4, profiles, (1_000, 1_999))[0]
+    second = stage_compute_ms(published, plan, 4, profiles, (2_000, 9_999))[0]
+    both = stage_compute_ms(published, plan, 4, profiles)[0]
     assert (first.ms, first.batches) == (2.0, {4: 5})
     assert (second.ms, second.batches) == (3.0, {1: 5})
     assert both.batches == {4: 5}  # full batches hold most frames: the busy run's figure

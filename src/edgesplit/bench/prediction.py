@@ -20,6 +20,7 @@ from edgesplit.orchestrator.plan import Plan
 from edgesplit.orchestrator.profile import TierProfile
 from edgesplit.orchestrator.rebalancer import scaled
 from edgesplit.stages.metrics import decode_metrics
+from edgesplit.stages.stats import BatchSample
 
 
 def calibration(
@@ -114,32 +115,37 @@ class StageCompute:
     batches: Mapping[int, int]  # what it is measured over: batch size -> how many
 
 
+def stage_batches(settings: KafkaSettings, plan: Plan) -> dict[int, list[BatchSample]]:
+    """Per stage, the batches its metrics published for `plan` (read once: a deployment
+    measured at several uplinks is split by time, `stage_compute_ms`'s `during`)."""
+    out: dict[int, list[BatchSample]] = {}
+    for msg in read_to_end(settings, plan.topics.metrics):
+        m = decode_metrics(msg.value() or b"")
+        if m.pipeline == plan.pipeline and m.plan_version == plan.version:
+            out.setdefault(m.stage, []).extend(m.batch_samples)
+    return out
+
+
 def stage_compute_ms(
-    settings: KafkaSettings,
+    published: Mapping[int, Sequence[BatchSample]],
     plan: Plan,
     batch: int,
     profiles: Mapping[str, TierProfile],
     during: tuple[int, int] | None = None,
 ) -> dict[int, StageCompute]:
     """Each stage's measured ONNX Runtime time per frame as its tier's profile counts it
-    (CPU time over min(threads, CPUs)), from the metrics the stages published, over the
-    batches that ended `during` (from, to: µs since the epoch; None: all): the median
-    over its full batches where they hold at least half its frames; otherwise the mean
-    over all its batches, whose sizes come with it (a stage that is not the bottleneck
-    takes frames as they come: an AlexNet cut's cloud stage behind a 5 Mbit/s uplink ran
-    batches of one, at 23 ms a frame where a full batch of four costs 15)."""
+    (CPU time over min(threads, CPUs)), from the batches its metrics `published`
+    (`stage_batches`) that ended `during` (from, to: µs since the epoch; None: all): the
+    median over its full batches where they hold at least half its frames; otherwise the
+    mean over all its batches, whose sizes come with it (a stage that is not the
+    bottleneck takes frames as they come: an AlexNet cut's cloud stage behind a 5 Mbit/s
+    uplink ran batches of one, at 23 ms a frame where a full batch of four costs 15)."""
     start, end = during if during is not None else (0, 2**63)
-    samples: dict[int, list[tuple[int, float]]] = {}
-    for msg in read_to_end(settings, plan.topics.metrics):
-        m = decode_metrics(msg.value() or b"")
-        if m.pipeline == plan.pipeline and m.plan_version == plan.version:
-            samples.setdefault(m.stage, []).extend(
-                (b.size, b.compute_cpu_ms or b.compute_ms)
-                for b in m.batch_samples
-                if start <= b.end_us <= end
-            )
     out = {}
-    for stage, batches in samples.items():
+    for stage, samples in published.items():
+        batches = [
+            (b.size, b.compute_cpu_ms or b.compute_ms) for b in samples if start <= b.end_us <= end
+        ]
         if not batches:
             continue
         cpu_ms, used = per_frame(batches, batch)

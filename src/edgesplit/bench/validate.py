@@ -42,6 +42,7 @@ from edgesplit.bench.prediction import (
     calibrate,
     calibration,
     predicted_compute,
+    stage_batches,
     stage_compute_ms,
 )
 from edgesplit.bench.rates import parse_rate
@@ -253,10 +254,10 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
     except StageError as exc:
         log.warning("cut_failed", cut=cut, error=str(exc))
         return []
-    checks = []
+    published, checks = stage_batches(ctx.settings, plan), []
     for uplink, pred, fig, during in runs:
         # Each run's own batches: a stage busy behind a wide uplink waits behind a thin one.
-        measured = stage_compute_ms(ctx.settings, plan, ctx.batch, ctx.profiles, during)
+        measured = stage_compute_ms(published, plan, ctx.batch, ctx.profiles, during)
         mixes = (_batches(measured.get(0)), _batches(measured.get(1)))
         checks.append(
             CutCheck(
@@ -386,6 +387,7 @@ def _one_tier(
             ctx.testbed.set(uplink=uplink)
             pred = predict(cand, ctx.env(link))
             out[uplink] = ctx.measure(plan, path, where, pred.throughput_fps).throughput_fps
-    compute = stage_compute_ms(ctx.settings, plan, ctx.batch, ctx.profiles).get(0)
+    published = stage_batches(ctx.settings, plan)
+    compute = stage_compute_ms(published, plan, ctx.batch, ctx.profiles).get(0)
     delete_topics(ctx.settings, [plan.topics.metrics])
     return out, compute
