@@ -262,17 +262,17 @@ def render(profile: TierProfile) -> None:
             f"{c.wire_bytes[e] / 1024:,.1f}" if e in c.wire_bytes else "-" for e in encodings
         )
         agree = " / ".join(f"{c.agreement[e]:.3f}" if e in c.agreement else "-" for e in lossy)
+        timings = [(c.prefix_ms, c.suffix_ms)] + (
+            [(c.prefix_idle_ms, c.suffix_idle_ms)] if idle else []
+        )
         table.add_row(
             str(c.index),
             c.tensor,
             f"{c.bytes_per_frame / 1024:,.1f}",
             *(
-                ms
+                f"{prefix.get(b, nan):.2f}+{suffix.get(b, nan):.2f}"
                 for b in sizes
-                for ms in (
-                    f"{c.prefix_ms.get(b, nan):.2f}+{c.suffix_ms.get(b, nan):.2f}",
-                    f"{c.prefix_idle_ms.get(b, nan):.2f}+{c.suffix_idle_ms.get(b, nan):.2f}",
-                )[: 2 if idle else 1]
+                for prefix, suffix in timings
             ),
             wire,
             *([agree] if lossy else []),

@@ -45,7 +45,7 @@ def monotone_profile(
     ordered = sorted(cuts, key=lambda c: c.index)
     whole = dict(whole_ms)
     update: list[dict[str, dict[int, float]]] = [{} for _ in ordered]
-    for pre, suf, last in (
+    for pre, suf, last in (  # last: the whole model's figures, fitted in place
         ("prefix_ms", "suffix_ms", whole),
         ("prefix_idle_ms", "suffix_idle_ms", {}),
     ):
