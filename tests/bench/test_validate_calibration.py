@@ -17,7 +17,7 @@ from edgesplit.bench.prediction import (
     per_frame,
 )
 from edgesplit.orchestrator.costmodel import Candidate, predict
-from tests.orchestrator.synthetic import env_of
+from tests.orchestrator.synthetic import env_of, with_idle
 
 UNIT, SIZES = [2.0, 2.0, 4.0, 8.0], [40_000, 20_000, 5_000]
 ENV = env_of(UNIT, SIZES, 1.0, 1e8)  # edge at speed 1, cloud at speed 4
@@ -49,6 +49,23 @@ def test_calibrated_predictions_scale_compute_and_keep_the_profiled_ones() -> No
         assert after.predicted_ms[1] == pytest.approx(before.predicted_ms[1])
         assert after.predicted_fps <= before.predicted_fps  # a slower edge, never faster
         assert after.ms_error(0, "profiled") == before.ms_error(0)
+
+
+def test_calibration_scales_busy_figures_and_a_waiting_stage_keeps_its_figure_after_idle() -> None:
+    # the factor comes from a busy one-tier stage: the cloud's x0.95 made ResNet-18's cloud
+    # stages that wait for the edge 15-20% too fast
+    cloud = with_idle(ENV.profiles["cloud"], 1.0)  # 1 ms more per run after idle
+    env = replace(ENV, profiles={**ENV.profiles, "cloud": cloud})
+    pred = predict(Candidate((3,), ("raw",), ("edge", "cloud")), env)
+    assert pred.waits == (False, True)  # the edge is the bottleneck
+    ms = (pred.compute_ms[0], pred.compute_ms[1])
+    check = CutCheck(3, "100mbit", 1e8, pred.throughput_fps, 10.0, True, 40, "", ms, ms)
+    busy, after_idle = cloud.cut(3).suffix_ms[4] / 4, cloud.cut(3).suffix_idle_ms[4] / 4
+    (faster,) = calibrate([check], env.profiles, {"cloud": 0.8}, 4)
+    assert faster.predicted_ms[1] == pytest.approx(after_idle)
+    (slower,) = calibrate([check], env.profiles, {"cloud": 2.0}, 4)
+    assert slower.predicted_ms[1] == pytest.approx(2.0 * busy)  # above the figure after idle
+    assert 2.0 * busy > after_idle
 
 
 def test_the_headline_gives_calibrated_and_profile_only_figures() -> None:

@@ -14,11 +14,11 @@ On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the
   cloud-only: first from the sweep, then side by side (the four plans one after another,
   `rounds` times), since on a shared host the sweep's figures lie minutes apart and the
   oracle is the highest of many noisy ones;
-- calibration: in a pipeline a stage's ONNX Runtime time is higher than the profiler's
-  back-to-back loop measures (on the shared testbed host 1.1-1.4x, on both tiers), so the
-  predictions are also made from the profiles scaled per tier by what the whole model
-  measured in the one-tier runs (edge-only, cloud-only) -- what the orchestrator learns
-  from the first plan's stage metrics. The report gives both.
+- calibration: in a pipeline a stage's ONNX Runtime time differs from what the profiler
+  measures (on the shared testbed host x0.9-1.4, per tier and host), so the predictions
+  are also made from the profiles' busy figures scaled per tier by what the whole model
+  measured in the one-tier runs (edge-only, cloud-only: a busy stage each) -- what the
+  orchestrator learns from the first plan's stage metrics. The report gives both.
 
 A run is sized from its prediction (about `run_s` seconds of frames, at least two
 micro-batches), so that slow cuts at slow uplinks still finish instead of hitting a budget.

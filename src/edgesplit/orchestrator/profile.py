@@ -25,7 +25,7 @@ edge of the testbed):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgesplit.errors import ConfigError
 from edgesplit.orchestrator.steal import MAX_STEAL
+
+BUSY = ("prefix_ms", "suffix_ms")  # CutCost's timing tables of runs back to back
+TIMES = (*BUSY, "prefix_idle_ms", "suffix_idle_ms")  # and of runs after idle
 
 
 class _Frozen(BaseModel):
@@ -54,9 +57,11 @@ class CutCost(_Frozen):
     prefix_flops: int = 0  # per frame
     agreement: dict[str, float] = {}  # lossy encoding -> top-1 agreement with the unsplit model
 
-    def map_times(self, f: Callable[[dict[int, float]], dict[int, float]]) -> CutCost:
-        """This cut with `f` applied to each of its timing tables (TIMES)."""
-        return self.model_copy(update={name: f(getattr(self, name)) for name in TIMES})
+    def map_times(
+        self, f: Callable[[dict[int, float]], dict[int, float]], names: Sequence[str] = TIMES
+    ) -> CutCost:
+        """This cut with `f` applied to its timing tables `names`."""
+        return self.model_copy(update={name: f(getattr(self, name)) for name in names})
 
     def prefix(self, *, idle: bool = False) -> dict[int, float]:
         """The prefix's ms per batch: busy, or after idle (the busy figure where there is
@@ -66,9 +71,6 @@ class CutCost(_Frozen):
     def suffix(self, *, idle: bool = False) -> dict[int, float]:
         """The suffix's ms per batch, as `prefix`."""
         return _after_idle(self.suffix_ms, self.suffix_idle_ms) if idle else self.suffix_ms
-
-
-TIMES = ("prefix_ms", "suffix_ms", "prefix_idle_ms", "suffix_idle_ms")
 
 
 def _after_idle(busy: dict[int, float], idle: dict[int, float]) -> dict[int, float]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from edgesplit.orchestrator.costmodel import Candidate, Environment, Prediction, predict
 from edgesplit.orchestrator.planner import Constraints, best
-from edgesplit.orchestrator.profile import CutCost, TierProfile
+from edgesplit.orchestrator.profile import BUSY, TIMES, CutCost, TierProfile
 
 
 @dataclass(frozen=True)
@@ -55,16 +55,19 @@ class Scale:
 Decision = Replan | Scale
 
 
-def scaled(profile: TierProfile, factor: float) -> TierProfile:
+def scaled(profile: TierProfile, factor: float, *, busy_only: bool = False) -> TierProfile:
     """The profile with every compute time multiplied by `factor` (a tier slower than
-    profiled: CPU contention, a smaller quota)."""
+    profiled: CPU contention, a smaller quota), or with `busy_only` its busy figures alone
+    (a factor measured on a busy stage: a run after idle keeps its own figure, floored at
+    the busy one, `CutCost.prefix`)."""
     if factor == 1.0:
         return profile
 
     def times(t: dict[int, float]) -> dict[int, float]:
         return {b: ms * factor for b, ms in t.items()}
 
-    cuts: tuple[CutCost, ...] = tuple(c.map_times(times) for c in profile.cuts)
+    names = BUSY if busy_only else TIMES
+    cuts: tuple[CutCost, ...] = tuple(c.map_times(times, names) for c in profile.cuts)
     return profile.model_copy(update={"whole_ms": times(profile.whole_ms), "cuts": cuts})
 
 
