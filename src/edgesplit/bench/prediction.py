@@ -29,8 +29,8 @@ def calibration(
     """Per tier: the whole model's ONNX Runtime time per frame measured in a running stage
     (the one-tier plan), over the profile's for the same batches. What the orchestrator
     learns from the stage metrics of the first plan it runs: in a pipeline a stage's
-    compute costs more than in the profiler's back-to-back loop. That stage is busy (the
-    whole model is the bottleneck), so this is a factor for the busy figures."""
+    compute is not what the profiler's loop measured (x0.88-1.4 on the testbed's host).
+    That stage is busy (the whole model is the bottleneck): a factor for busy figures."""
     out = {}
     for tier, measured in whole.items():
         profiled = frame_ms(profiles[tier], None, None, measured.batches)
