@@ -171,3 +171,14 @@ def test_choice_line_says_how_the_host_was_in_the_rounds(tmp_path: Path) -> None
         row = next(csv.DictReader(fh))
     assert row["chosen_steal"] == "0.020;;0.120" and row["chosen_slowdown"] == "1.900;1.020;"
     assert row["edge_only_rounds"] == ""  # not measured side by side
+
+
+def test_headline_counts_small_segments_apart() -> None:
+    # Under 1 ms a frame, a stage's compute after a wait is mostly refilling caches that
+    # the host's other guests drained: the headline says how the checks split by size.
+    v = _validation()
+    small = [_cut(3, "100mbit", 50.0, 50.0, (0.2, 8.0)), _cut(3, "5mbit", 5.0, 5.0, (0.3, 8.0))]
+    v.cuts += [replace(c, predicted_ms=(0.22, 8.0)) for c in small]  # +10%, -27%
+    edge, cloud = validation_report.headline(v)[:2]
+    assert "(100mbit 3/3, 5mbit 2/3); 1 ms a frame or more 4/4, under 1 ms 1/2" in edge
+    assert "under 1 ms" not in cloud
