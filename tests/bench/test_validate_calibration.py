@@ -14,6 +14,7 @@ from edgesplit.bench.prediction import (
     at_host_speed,
     calibrate,
     calibration,
+    median_runs,
     per_frame,
 )
 from edgesplit.orchestrator.costmodel import Candidate, predict
@@ -119,3 +120,23 @@ def test_measured_compute_is_over_full_batches_where_they_hold_most_frames() -> 
     # a stage behind a slow link: batches of one mostly, so all of them, with their sizes
     ms, used = per_frame([(1, 5.0), (1, 7.0), (1, 6.0), (2, 8.0), (4, 8.0)], 4)
     assert ms == pytest.approx(34.0 / 9) and used == {1: 3, 2: 1, 4: 1}
+
+
+def test_repeated_runs_become_one_check_of_their_medians_predicted_for_all_their_batches() -> None:
+    # a plan measured again minutes later on the shared host moves by up to 20%
+    runs = [
+        replace(_check(2, (3.0, 1.0)), measured_fps=10.0, batches=({4: 5}, None), slowdown=1.0),
+        replace(_check(2, (5.0, None)), measured_fps=12.0, batches=({2: 3}, None), slowdown=1.2),
+        replace(_check(2, (4.0, 2.0)), measured_fps=11.0, batches=({4: 5}, None), steal=0.1),
+    ]
+    other = _check(3, (11.0, 2.5))
+    first, second = median_runs([runs[0], other, *runs[1:]], ENV.profiles, 4)
+    assert second == other  # measured once: as it was
+    assert (first.cut, first.runs, first.frames) == (2, 3, 120)
+    assert first.measured_fps == 11.0
+    assert first.measured_ms == (4.0, 1.5)  # a stage's runs without a figure left out
+    assert first.slowdown == 1.1 and first.steal == 0.1
+    assert first.batches == ({4: 10, 2: 3}, None)
+    alone = calibrate([replace(runs[0], batches=first.batches)], ENV.profiles, {}, 4)[0]
+    assert first.predicted_ms == alone.predicted_ms  # for the batches of all three
+    assert first.predicted_ms[0] != runs[0].predicted_ms[0]  # smaller batches cost more

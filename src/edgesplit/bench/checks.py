@@ -38,6 +38,7 @@ class CutCheck:
     # the profiles' prediction with compute scaled by `slowdown` (`at_host_speed`)
     at_speed_fps: float | None = None
     at_speed_ms: tuple[float, float] | None = None
+    runs: int = 1  # measured this many times: the figures are their medians (`median_runs`)
 
     @property
     def fps_error(self) -> float:
@@ -124,6 +125,7 @@ class Validation:
     edge_cpu: float
     uplinks: tuple[str, ...]
     batch: int
+    repeats: int = 1  # passes over the cuts: each cut's figures are the median of its runs
     links: dict[str, float] = field(default_factory=dict)
     cuts: list[CutCheck] = field(default_factory=list)
     choices: list[ChoiceCheck] = field(default_factory=list)

@@ -41,6 +41,7 @@ from edgesplit.bench.prediction import (
     at_host_speed,
     calibrate,
     calibration,
+    median_runs,
     predicted_compute,
     stage_batches,
     stage_compute_ms,
@@ -180,11 +181,13 @@ def validate(
     run_s: float = 5.0,
     only_cuts: Sequence[int] = (),
     rounds: int = 3,
+    repeats: int = 1,
     progress: Progress = lambda _: None,
     speed: SpeedProbe | None = None,
 ) -> Validation:
-    """Measure every cut (or `only_cuts`) at every uplink, then `plan auto`'s choice, and
-    the choice against the oracle and the one-tier plans side by side `rounds` times;
+    """Measure every cut (or `only_cuts`) at every uplink, in `repeats` passes over the
+    cuts (each check the median of its runs: `median_runs`), then `plan auto`'s choice,
+    and the choice against the oracle and the one-tier plans side by side `rounds` times;
     the testbed must be up. With `speed` (its reference sampled while the profiles were
     measured), each sweep run records the host's slowdown during it."""
     began = time.monotonic()
@@ -192,7 +195,7 @@ def validate(
     assert tb is not None, "the testbed must be up"
     edge = dep.Placement(wrap=testbed.wrap, bootstrap=tb.edge_bootstrap)
     order = tuple(sorted(uplinks, key=parse_rate, reverse=True))
-    result = Validation(model, tb.edge_cpu, order, batch)
+    result = Validation(model, tb.edge_cpu, order, batch, repeats=repeats)
     result.profile_steal = {t: p.steal for t, p in profiles.items() if p.steal is not None}
     with tempfile.TemporaryDirectory(prefix="edgesplit-validate-") as tmp:
         ctx = _Ctx(
@@ -220,9 +223,12 @@ def validate(
             if unknown:
                 raise ConfigError(f"no single-tensor cut {unknown} in both profiles")
             cuts = [c for c in cuts if c in only_cuts]
-        for n, cut in enumerate(cuts, 1):
-            progress(f"cut {cut} ({n}/{len(cuts)})")
-            result.cuts += _cut(ctx, cut, result.links)
+        for rep in range(1, repeats + 1):
+            for n, cut in enumerate(cuts, 1):
+                of = f", pass {rep}/{repeats}" if repeats > 1 else ""
+                progress(f"cut {cut} ({n}/{len(cuts)}{of})")
+                result.cuts += _cut(ctx, cut, result.links)
+        result.cuts = median_runs(result.cuts, profiles, batch)
         one_tier = {t: _one_tier(ctx, t, result.links) for t in ("edge", "cloud")}
         one_tier_fps = {t: fps for t, (fps, _) in one_tier.items()}
         result.choices = _choices(ctx, result, one_tier_fps, rounds)

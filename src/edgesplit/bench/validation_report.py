@@ -222,6 +222,7 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                 "cloud_at_speed_ms",
                 "edge_batch",
                 "cloud_batch",
+                "runs",
             ]
         )
         for c in v.cuts:
@@ -250,6 +251,7 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                     "" if c.at_speed_ms is None else f"{c.at_speed_ms[0]:.3f}",
                     "" if c.at_speed_ms is None else f"{c.at_speed_ms[1]:.3f}",
                     *("" if b is None else f"{b:.2f}" for b in map(c.frames_per_batch, (0, 1))),
+                    c.runs,
                 ]
             )
     return path
@@ -302,12 +304,18 @@ def _choices_csv(v: Validation, path: Path) -> Path:
     return path
 
 
+def _passes(v: Validation) -> str:
+    if v.repeats == 1:
+        return ""
+    return f", every cut in {v.repeats} passes (its figures the medians of its runs)"
+
+
 def _md(v: Validation, out: Path) -> Path:
     links = ", ".join(f"{u} (measured {v.links[u] / 1e6:.2f} Mbit/s)" for u in v.uplinks)
     lines = [
         f"# Cost model validation: {v.model}, edge {v.edge_cpu} CPU, batch {v.batch}",
         "",
-        f"Uplinks {links}; measured in {v.seconds / 60:.1f} min.",
+        f"Uplinks {links}; measured in {v.seconds / 60:.1f} min{_passes(v)}.",
         "",
         *[f"- {line}" for line in headline(v)],
         "",

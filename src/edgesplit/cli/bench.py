@@ -233,6 +233,15 @@ def validate_cmd(
             "cloud-only, one after another (0: the sweep's figures only).",
         ),
     ] = 3,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Passes over the cuts: each cut is measured this many times, minutes apart, "
+            "and its figures are the medians (a plan measured again on a shared host moves "
+            "by up to 20%). Multiplies the sweep's time.",
+        ),
+    ] = 1,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the files.")] = Path(
         "validate-out"
     ),
@@ -295,6 +304,7 @@ def validate_cmd(
                 run_s=run_s,
                 only_cuts=int_list(cuts, "--cuts"),
                 rounds=rounds,
+                repeats=repeats,
                 progress=status.update,
                 speed=speed,
             )
