@@ -14,6 +14,7 @@ from edgesplit.bench.prediction import (
     at_host_speed,
     calibrate,
     calibration,
+    factors,
     median_runs,
     per_frame,
 )
@@ -33,11 +34,31 @@ def _check(cut: int, measured: tuple[float | None, float | None]) -> CutCheck:
 def test_calibration_is_the_whole_models_measured_over_profiled_per_tier() -> None:
     # the whole model profiles at 14 ms a frame on the edge, 3.5 on the cloud (batches of 4)
     full = {4: 30}
-    scale = calibration(
-        {"edge": StageCompute(19.6, full), "cloud": StageCompute(4.375, full)}, ENV.profiles
+    one_pass = {"edge": StageCompute(19.6, full), "cloud": StageCompute(4.375, full)}
+    runs = calibration([one_pass], ENV.profiles)
+    assert runs == {"edge": pytest.approx((1.4,)), "cloud": pytest.approx((1.25,))}
+    assert factors(runs) == pytest.approx({"edge": 1.4, "cloud": 1.25})
+    assert calibration([{"cloud": StageCompute(0.0, full)}], ENV.profiles) == {}  # nothing
+
+
+def test_the_calibration_of_several_passes_is_the_median_of_theirs() -> None:
+    # the same whole model on the same edge measured x0.95 to x1.19 its profile in short
+    # runs minutes apart: one pass's factor would move every busy figure by as much
+    full = {4: 30}
+    passes = [
+        {"edge": StageCompute(14.0 * f, full), "cloud": StageCompute(3.5, full)}
+        for f in (1.19, 0.95, 1.02)
+    ]
+    runs = calibration(passes, ENV.profiles)
+    assert runs["edge"] == pytest.approx((1.19, 0.95, 1.02))
+    assert factors(runs) == pytest.approx({"edge": 1.02, "cloud": 1.0})
+    v = Validation("m", 0.5, ("100mbit",), 4, links={"100mbit": 1e8}, repeats=3)
+    v.calibration, v.calibration_runs = factors(runs), runs
+    assert validation_report.headline(v)[0].startswith(
+        "calibrated on the one-tier runs' stage metrics: "
+        "edge x1.02 (median of 3 passes: x0.95-x1.19), cloud x1.00 (median of 3 passes: "
+        "x1.00-x1.00)"
     )
-    assert scale == pytest.approx({"edge": 1.4, "cloud": 1.25})
-    assert calibration({"cloud": StageCompute(0.0, full)}, ENV.profiles) == {}  # nothing
 
 
 def test_calibrated_predictions_scale_compute_and_keep_the_profiled_ones() -> None:

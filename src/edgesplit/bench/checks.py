@@ -131,5 +131,7 @@ class Validation:
     choices: list[ChoiceCheck] = field(default_factory=list)
     seconds: float = 0.0
     calibration: dict[str, float] = field(default_factory=dict)  # tier -> measured/profiled
+    # tier -> measured/profiled in each pass's one-tier run (`calibration`: their median)
+    calibration_runs: dict[str, tuple[float, ...]] = field(default_factory=dict)
     # tier -> the share of the host's CPU the hypervisor stole while it was profiled
     profile_steal: dict[str, float] = field(default_factory=dict)

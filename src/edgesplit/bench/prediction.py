@@ -24,19 +24,29 @@ from edgesplit.stages.stats import BatchSample
 
 
 def calibration(
-    whole: Mapping[str, StageCompute], profiles: Mapping[str, TierProfile]
-) -> dict[str, float]:
+    passes: Sequence[Mapping[str, StageCompute]], profiles: Mapping[str, TierProfile]
+) -> dict[str, tuple[float, ...]]:
     """Per tier: the whole model's ONNX Runtime time per frame measured in a running stage
-    (the one-tier plan), over the profile's for the same batches. What the orchestrator
-    learns from the stage metrics of the first plan it runs: in a pipeline a stage's
-    compute is not what the profiler's loop measured (x0.88-1.4 on the testbed's host).
-    That stage is busy (the whole model is the bottleneck): a factor for busy figures."""
-    out = {}
-    for tier, measured in whole.items():
-        profiled = frame_ms(profiles[tier], None, None, measured.batches)
-        if measured.ms > 0 and profiled > 0:
-            out[tier] = measured.ms / profiled
-    return out
+    (the one-tier plan), over the profile's for the same batches, once per pass of the
+    sweep that measured it. What the orchestrator learns from the stage metrics of the
+    first plan it runs: in a pipeline a stage's compute is not what the profiler's loop
+    measured (x0.88-1.4 on the testbed's host). That stage is busy (the whole model is the
+    bottleneck): a factor for busy figures; the median of a tier's passes is the one
+    applied (`factors`)."""
+    out: dict[str, list[float]] = {}
+    for whole in passes:
+        for tier, measured in whole.items():
+            profiled = frame_ms(profiles[tier], None, None, measured.batches)
+            if measured.ms > 0 and profiled > 0:
+                out.setdefault(tier, []).append(measured.ms / profiled)
+    return {tier: tuple(ratios) for tier, ratios in out.items()}
+
+
+def factors(calibrations: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """Per tier, the factor applied: the median of its passes' (`calibration`). The same
+    whole model on the same tier measured x0.95 to x1.19 its profile in short runs minutes
+    apart, and one factor moves every busy figure of the tier."""
+    return {tier: statistics.median(runs) for tier, runs in calibrations.items() if runs}
 
 
 def calibrate(

@@ -17,8 +17,9 @@ On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the
 - calibration: in a pipeline a stage's ONNX Runtime time differs from what the profiler
   measures (on the shared testbed host x0.9-1.4, per tier and host), so the predictions
   are also made from the profiles' busy figures scaled per tier by what the whole model
-  measured in the one-tier runs (edge-only, cloud-only: a busy stage each) -- what the
-  orchestrator learns from the first plan's stage metrics. The report gives both.
+  measured in the one-tier runs (edge-only, cloud-only: a busy stage each; run after each
+  pass over the cuts, the median of their factors applied) -- what the orchestrator
+  learns from the first plan's stage metrics. The report gives both.
 
 A run is sized from its prediction (about `run_s` seconds of frames, at least two
 micro-batches), so that slow cuts at slow uplinks still finish instead of hitting a budget.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +43,7 @@ from edgesplit.bench.prediction import (
     at_host_speed,
     calibrate,
     calibration,
+    factors,
     median_runs,
     predicted_compute,
     stage_batches,
@@ -186,7 +189,9 @@ def validate(
     speed: SpeedProbe | None = None,
 ) -> Validation:
     """Measure every cut (or `only_cuts`) at every uplink, in `repeats` passes over the
-    cuts (each check the median of its runs: `median_runs`), then `plan auto`'s choice,
+    cuts (each check the median of its runs: `median_runs`), each pass followed by the
+    one-tier plans (their medians: the calibration and the one-tier figures), then
+    `plan auto`'s choice,
     and the choice against the oracle and the one-tier plans side by side `rounds` times;
     the testbed must be up. With `speed` (its reference sampled while the profiles were
     measured), each sweep run records the host's slowdown during it."""
@@ -223,17 +228,23 @@ def validate(
             if unknown:
                 raise ConfigError(f"no single-tensor cut {unknown} in both profiles")
             cuts = [c for c in cuts if c in only_cuts]
+        # The one-tier plans in every pass too: the calibration is the median of theirs.
+        one_tier: list[dict[str, tuple[dict[str, float], StageCompute | None]]] = []
         for rep in range(1, repeats + 1):
+            of = f", pass {rep}/{repeats}" if repeats > 1 else ""
             for n, cut in enumerate(cuts, 1):
-                of = f", pass {rep}/{repeats}" if repeats > 1 else ""
                 progress(f"cut {cut} ({n}/{len(cuts)}{of})")
                 result.cuts += _cut(ctx, cut, result.links)
+            one_tier.append({t: _one_tier(ctx, t, result.links, of) for t in ("edge", "cloud")})
         result.cuts = median_runs(result.cuts, profiles, batch)
-        one_tier = {t: _one_tier(ctx, t, result.links) for t in ("edge", "cloud")}
-        one_tier_fps = {t: fps for t, (fps, _) in one_tier.items()}
+        one_tier_fps = {
+            t: {u: statistics.median(p[t][0][u] for p in one_tier) for u in result.links}
+            for t in ("edge", "cloud")
+        }
         result.choices = _choices(ctx, result, one_tier_fps, rounds)
-        whole = {t: ms for t, (_, ms) in one_tier.items() if ms is not None}
-        result.calibration = calibration(whole, profiles)
+        wholes = [{t: ms for t, (_, ms) in p.items() if ms is not None} for p in one_tier]
+        result.calibration_runs = calibration(wholes, profiles)
+        result.calibration = factors(result.calibration_runs)
         result.cuts = calibrate(result.cuts, profiles, result.calibration, batch)
         result.cuts = at_host_speed(result.cuts, profiles, batch)
     result.seconds = time.monotonic() - began
@@ -379,9 +390,10 @@ def _where_for(ctx: _Ctx, cand: Candidate) -> kr.Where:
 
 
 def _one_tier(
-    ctx: _Ctx, tier: str, links: Mapping[str, float]
+    ctx: _Ctx, tier: str, links: Mapping[str, float], of: str = ""
 ) -> tuple[dict[str, float], StageCompute | None]:
-    """The whole model on `tier`: frames/s per uplink, and its compute per frame."""
+    """The whole model on `tier`: frames/s per uplink, and its compute per frame (`of`:
+    which pass, for the progress line)."""
     name = f"{tier}-only"
     cand = Candidate((), (), (tier,))
     plan, path = ctx.plan(cand, name)
@@ -389,7 +401,7 @@ def _one_tier(
     out = {}
     with kr.deployed(path, plan, ctx.settings, ctx.work / "state", where):
         for uplink, link in links.items():
-            ctx.progress(f"{name} at {uplink}")
+            ctx.progress(f"{name} at {uplink}{of}")
             ctx.testbed.set(uplink=uplink)
             pred = predict(cand, ctx.env(link))
             out[uplink] = ctx.measure(plan, path, where, pred.throughput_fps).throughput_fps

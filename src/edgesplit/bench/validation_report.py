@@ -40,7 +40,10 @@ def headline(v: Validation) -> list[str]:
     host speed too)."""
     lines = []
     if v.calibration:
-        factors = ", ".join(f"{t} x{f:.2f}" for t, f in v.calibration.items())
+        factors = ", ".join(
+            f"{t} x{f:.2f}{_of_passes(v.calibration_runs.get(t, ()))}"
+            for t, f in v.calibration.items()
+        )
         lines.append(
             f"calibrated on the one-tier runs' stage metrics: {factors} "
             "(measured / profiled compute of the whole model)"
@@ -142,6 +145,13 @@ def _host_line(cuts: Sequence[CutCheck]) -> str | None:
         "among them (the cloud tier's stages, the broker, this benchmark and the edge's "
         "quota share them; the cost model counts the stages' tiers only)"
     )
+
+
+def _of_passes(runs: Sequence[float]) -> str:
+    """' (median of 3 passes: x0.95-x1.19)', where a factor is the median of several."""
+    if len(runs) < 2:
+        return ""
+    return f" (median of {len(runs)} passes: x{min(runs):.2f}-x{max(runs):.2f})"
 
 
 def _slowdown_line(cuts: Sequence[CutCheck]) -> str | None:

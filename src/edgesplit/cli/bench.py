@@ -239,7 +239,9 @@ def validate_cmd(
             min=1,
             help="Passes over the cuts: each cut is measured this many times, minutes apart, "
             "and its figures are the medians (a plan measured again on a shared host moves "
-            "by up to 20%). Multiplies the sweep's time.",
+            "by up to 20%); the edge-only and cloud-only runs that calibrate the "
+            "predictions follow each pass, their median factor applied. Multiplies the "
+            "sweep's time.",
         ),
     ] = 1,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the files.")] = Path(
