@@ -190,11 +190,10 @@ def validate(
 ) -> Validation:
     """Measure every cut (or `only_cuts`) at every uplink, in `repeats` passes over the
     cuts (each check the median of its runs: `median_runs`), each pass followed by the
-    one-tier plans (their medians: the calibration and the one-tier figures), then
-    `plan auto`'s choice,
-    and the choice against the oracle and the one-tier plans side by side `rounds` times;
-    the testbed must be up. With `speed` (its reference sampled while the profiles were
-    measured), each sweep run records the host's slowdown during it."""
+    one-tier plans (their medians: the calibration and the one-tier figures), then `plan
+    auto`'s choice, and the choice against the oracle and the one-tier plans side by side
+    `rounds` times; the testbed must be up. With `speed` (its reference sampled while the
+    profiles were measured), each sweep run records the host's slowdown during it."""
     began = time.monotonic()
     tb = testbed.state()
     assert tb is not None, "the testbed must be up"
