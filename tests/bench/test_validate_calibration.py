@@ -143,20 +143,6 @@ def test_measured_compute_is_over_full_batches_where_they_hold_most_frames() -> 
     assert ms == pytest.approx(34.0 / 9) and used == {1: 3, 2: 1, 4: 1}
 
 
-def test_at_host_speed_each_tier_takes_its_own_segments_slowdown() -> None:
-    # AlexNet's classifier (memory-bound) slowed x1.4 on a host whose whole model slowed x1.1
-    raw = _check(2, (None, None)).predicted_ms
-    c = replace(_check(2, (raw[0], 1.4 * raw[1])), slowdown=1.1, split_slowdown=(1.0, 1.4))
-    (out,) = at_host_speed([c], ENV.profiles, 4)
-    assert out.at_speed_ms == pytest.approx((raw[0], 1.4 * raw[1]))
-    unknown = replace(c, split_slowdown=(None, 1.4))  # no edge node timed: the whole model's
-    (out,) = at_host_speed([unknown], ENV.profiles, 4)
-    assert out.at_speed_ms == pytest.approx((1.1 * raw[0], 1.4 * raw[1]))
-    runs = [replace(c, split_slowdown=s) for s in ((1.0, 1.2), (1.2, 1.5), None, (None, 1.4))]
-    (merged,) = median_runs(runs, ENV.profiles, 4)
-    assert merged.split_slowdown == (1.1, 1.4)  # each segment's median over its known runs
-
-
 def test_repeated_runs_become_one_check_of_their_medians_predicted_for_all_their_batches() -> None:
     # a plan measured again minutes later on the shared host moves by up to 20%
     runs = [

@@ -35,10 +35,7 @@ class CutCheck:
     steal: float | None = None  # of the host's CPU during the run (`kafka_runs.RunFigures`)
     host_busy: float | None = None  # of the host's CPUs during the run (same)
     slowdown: float | None = None  # the host's, against when the profiles were measured
-    # the edge's and the cloud's segments' own: their nodes' (`bench.speed`)
-    split_slowdown: tuple[float | None, float | None] | None = None
-    # the profiles' prediction with each tier's compute scaled by its segment's slowdown,
-    # or, where that is not known, by `slowdown` (`at_host_speed`)
+    # the profiles' prediction with compute scaled by `slowdown` (`at_host_speed`)
     at_speed_fps: float | None = None
     at_speed_ms: tuple[float, float] | None = None
     runs: int = 1  # measured this many times: the figures are their medians (`median_runs`)

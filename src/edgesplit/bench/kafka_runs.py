@@ -69,9 +69,7 @@ class RunFigures:
     complete: bool
     steal: float | None = None  # the share of the host's CPU time stolen during the run
     host_busy: float | None = None  # the share of the rest its CPUs were busy (`steal`)
-    slowdown: float | None = None  # the host's, during the run (`bench.speed`)
-    # the slowdowns of a split's prefix's and suffix's nodes (`bench.speed`)
-    split_slowdown: tuple[float | None, float | None] | None = None
+    slowdown: float | None = None  # the host's, just before the run (`bench.speed`)
 
 
 @contextmanager

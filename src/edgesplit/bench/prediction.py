@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from edgesplit.bench.checks import CutCheck
@@ -78,16 +78,13 @@ def calibrate(
 def at_host_speed(
     cuts: Sequence[CutCheck], profiles: Mapping[str, TierProfile], batch: int
 ) -> list[CutCheck]:
-    """Each check with a metered slowdown predicted again from the profiles, each tier's
-    compute times scaled by its segment's slowdown (its nodes'), or the whole model's
-    where that is not known (`at_speed_*`): the cost model's error once the host's own
+    """Each check with a metered slowdown predicted again from the profiles, every
+    compute time scaled by it (`at_speed_*`): the cost model's error once the host's own
     speed during the run, which no profile foresees, is taken out. Uncalibrated: the
     calibration's one-tier runs had a host speed of their own."""
 
     def again(c: CutCheck, slowdown: float) -> CutCheck:
-        own = dict(zip(("edge", "cloud"), c.split_slowdown or (None, None), strict=True))
-        tuned = {t: scaled(p, own.get(t) or slowdown) for t, p in profiles.items()}
-        fps, ms = _predicted(c, tuned, batch)
+        fps, ms = _predicted(c, {t: scaled(p, slowdown) for t, p in profiles.items()}, batch)
         return replace(c, at_speed_fps=fps, at_speed_ms=ms)
 
     return [c if c.slowdown is None else again(c, c.slowdown) for c in cuts]
@@ -134,20 +131,10 @@ def _merged(runs: Sequence[CutCheck], profiles: Mapping[str, TierProfile], batch
         steal=median([r.steal for r in runs]),
         host_busy=median([r.host_busy for r in runs]),
         slowdown=median([r.slowdown for r in runs]),
-        split_slowdown=_split_median(runs, median),
         runs=len(runs),
     )
     fps, ms = _predicted(merged, profiles, batch)
     return replace(merged, predicted_fps=fps, predicted_ms=ms)
-
-
-def _split_median(
-    runs: Sequence[CutCheck], median: Callable[[Sequence[float | None]], float | None]
-) -> tuple[float | None, float | None] | None:
-    known = [r.split_slowdown for r in runs if r.split_slowdown is not None]
-    if not known:
-        return None
-    return median([k[0] for k in known]), median([k[1] for k in known])
 
 
 def _predicted(

@@ -117,12 +117,9 @@ class _Ctx:
         )
         return plan, path
 
-    def measure(
-        self, plan: Plan, path: Path, where: kr.Where, fps: float, cut: int | None = None
-    ) -> kr.RunFigures:
+    def measure(self, plan: Plan, path: Path, where: kr.Where, fps: float) -> kr.RunFigures:
         """Throughput of about `run_s` seconds of frames, as many as predicted for that;
-        measured again if the hypervisor stole more than MAX_STEAL of the CPU (`less_stolen`).
-        With the `cut` it splits at, the slowdowns of its two segments' nodes too."""
+        measured again if the hypervisor stole more than MAX_STEAL of the CPU (`less_stolen`)."""
         most = min(MAX_FRAMES, MAX_BYTES // self.profiles["edge"].frame_bytes)
         count = int(min(most, max(2 * self.batch, fps * self.run_s)))
         frames = list(itertools.islice(itertools.cycle(self.frames), count))
@@ -130,22 +127,16 @@ class _Ctx:
         run = functools.partial(
             kr.throughput, self.settings, plan, path, frames, where, budget_s=budget, seed=0
         )
-        metered = functools.partial(self._metered, run, cut)
+        metered = functools.partial(self._metered, run)
         return less_stolen(metered(), metered)
 
-    def _metered(self, run: Callable[[], kr.RunFigures], cut: int | None) -> kr.RunFigures:
-        """`run`, with the host's slowdown during it where there is a SpeedProbe: the whole
-        model's and, with a `cut`, its prefix's and its suffix's nodes'."""
+    def _metered(self, run: Callable[[], kr.RunFigures]) -> kr.RunFigures:
+        """`run`, with the host's slowdown during it where there is a SpeedProbe."""
         if self.speed is None:
             return run()
         with self.speed.metering() as reading:
             fig = run()
-        fig = replace(fig, slowdown=self.speed.slowdown(reading))
-        if cut is None:
-            return fig
-        prefix = self.speed.slowdown(reading, range(cut))
-        suffix = self.speed.slowdown(reading, range(cut, 2**31))
-        return replace(fig, split_slowdown=(prefix, suffix))
+        return replace(fig, slowdown=self.speed.slowdown(reading))
 
 
 def best_reading(probe: LinkProbe, uplink: str, readings: int = LINK_READINGS) -> float:
@@ -272,7 +263,7 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
                     ctx.testbed.set(uplink=uplink)
                     pred = predict(cand, ctx.env(links[uplink]))
                     began = now_us()
-                    fig = ctx.measure(plan, path, ctx.where, pred.throughput_fps, cut)
+                    fig = ctx.measure(plan, path, ctx.where, pred.throughput_fps)
                     runs.append((uplink, pred, fig, (began, now_us())))
                     if not fig.complete:
                         break  # frames still in flight would slow the next run: redeploy
@@ -300,7 +291,6 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
                 steal=fig.steal,
                 host_busy=fig.host_busy,
                 slowdown=fig.slowdown,
-                split_slowdown=fig.split_slowdown,
             )
         )
     delete_topics(ctx.settings, [plan.topics.metrics])

@@ -227,8 +227,6 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                 "steal",
                 "host_busy",
                 "slowdown",
-                "edge_slowdown",
-                "cloud_slowdown",
                 "at_speed_fps",
                 "edge_at_speed_ms",
                 "cloud_at_speed_ms",
@@ -259,7 +257,6 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                     "" if c.steal is None else f"{c.steal:.4f}",
                     "" if c.host_busy is None else f"{c.host_busy:.4f}",
                     "" if c.slowdown is None else f"{c.slowdown:.3f}",
-                    *("" if x is None else f"{x:.3f}" for x in c.split_slowdown or (None, None)),
                     "" if c.at_speed_fps is None else f"{c.at_speed_fps:.3f}",
                     "" if c.at_speed_ms is None else f"{c.at_speed_ms[0]:.3f}",
                     "" if c.at_speed_ms is None else f"{c.at_speed_ms[1]:.3f}",
@@ -365,8 +362,7 @@ def _md(v: Validation, out: Path) -> Path:
         "the hypervisor took during the run. Host: the share of the host's CPUs (of their "
         f"time not stolen) busy during it; over {HOST_BUSY:.0%}, the host may have been "
         "the limit. Slow: the host's time for the whole model on one thread during the run, "
-        "over its time while the profiles were measured (each stage's segment's own, its "
-        "nodes' in ONNX Runtime's profile of those runs, in cuts.csv). "
+        "over its time while the profiles were measured. "
         "Predictions are calibrated where the headline says so (the profiles' own figures, "
         "and theirs at each run's host speed, in cuts.csv).",
         "",

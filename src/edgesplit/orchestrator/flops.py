@@ -101,16 +101,13 @@ class GraphCosts:
         original nodes it covers: from the one whose output it writes, up through inputs,
         to the nearest node of its own op type (Conv+Relu: the Relu's and the Conv's).
         """
-        at = self.runtime_index(name)
+        table = self._index
+        key = name.removeprefix("fused ").removesuffix("_nchwc")
+        at = table.get(key)
         if at is None:
             return 0
         base = op.removeprefix("Fused")
-        return sum(self.flops[i] for i in self._path_to(at, base, self._index))
-
-    def runtime_index(self, name: str) -> int | None:
-        """The index (as cuts count) of the node whose output a node ONNX Runtime's
-        profiler names `name` writes (a fused node's last; see `by_runtime_name`)."""
-        return self._index.get(name.removeprefix("fused ").removesuffix("_nchwc"))
+        return sum(self.flops[i] for i in self._path_to(at, base, table))
 
     @cached_property
     def _index(self) -> dict[str, int]:

@@ -380,7 +380,16 @@ def node_costs(
         part = _head(feed, NODE_BATCH)
         for _ in range(warmup + reps):
             session.run(None, part)
-        durations, ops = kernel_times(Path(session.end_profiling()))
+        trace = json.loads(Path(session.end_profiling()).read_text())
+    durations: dict[str, list[float]] = {}
+    ops: dict[str, str] = {}
+    for event in trace:
+        label = str(event.get("name", ""))
+        if event.get("cat") != "Node" or not label.endswith("_kernel_time"):
+            continue
+        node = label.removesuffix("_kernel_time")
+        durations.setdefault(node, []).append(float(event.get("dur", 0)) / 1000)
+        ops[node] = str(event.get("args", {}).get("op_name", ""))
     return tuple(
         NodeCost(
             name=node,
@@ -390,21 +399,6 @@ def node_costs(
         )
         for node, times in durations.items()
     )
-
-
-def kernel_times(trace: Path) -> tuple[dict[str, list[float]], dict[str, str]]:
-    """An ONNX Runtime profile's (`end_profiling`'s file) kernel times: ms per run of each
-    node, in run order, and each node's op type (nodes named as ONNX Runtime names them)."""
-    durations: dict[str, list[float]] = {}
-    ops: dict[str, str] = {}
-    for event in json.loads(trace.read_text()):
-        label = str(event.get("name", ""))
-        if event.get("cat") != "Node" or not label.endswith("_kernel_time"):
-            continue
-        node = label.removesuffix("_kernel_time")
-        durations.setdefault(node, []).append(float(event.get("dur", 0)) / 1000)
-        ops[node] = str(event.get("args", {}).get("op_name", ""))
-    return durations, ops
 
 
 def cpu_quota(proc: Path = Path("/proc/self"), root: Path = Path("/sys/fs/cgroup")) -> float:
