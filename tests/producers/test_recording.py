@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from edgesplit.errors import ConfigError, DecodeError
 from edgesplit.producers.recorder import TimeOrder
 from edgesplit.producers.recording import (
+    AVRO_MAGIC,
     RecordedFrame,
     RecordingMeta,
     check_codec,
@@ -179,6 +181,17 @@ def test_random_bytes_are_a_clear_error(tmp_path: Path) -> None:
         read_recording(tmp_path / "missing.avro")
 
 
+@pytest.mark.parametrize("seed", [1, 27, *range(100, 140)])
+@pytest.mark.parametrize("size", [0, 5, 100, 4096])
+def test_avro_magic_then_noise_is_a_clear_error(tmp_path: Path, seed: int, size: int) -> None:
+    # the magic passes, then fastavro's header reader broke with IndexError, KeyError or
+    # MemoryError (a huge length prefix), depending on the noise
+    path = tmp_path / "noise.avro"
+    path.write_bytes(AVRO_MAGIC + random.Random(seed).randbytes(size))
+    with pytest.raises(ConfigError, match="not an edgesplit recording"):
+        read_recording(path)
+
+
 def test_a_container_of_another_schema_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "other.avro"
     other = {
@@ -202,6 +215,22 @@ def test_a_cut_short_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) - 500])
     with pytest.raises(ConfigError, match="cut short"):
         scan_recording(path)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_corrupt_block_is_a_clear_error(tmp_path: Path, seed: int) -> None:
+    # bytes flipped after the header broke fastavro with IndexError (an enum index)
+    path = tmp_path / "corrupt.avro"
+    write_recording(path, META, [recorded(i, i) for i in range(40)], codec="null")
+    data, rng = bytearray(path.read_bytes()), random.Random(seed)
+    for _ in range(8):
+        data[rng.randrange(300, len(data))] = rng.randrange(256)
+    path.write_bytes(bytes(data))
+    try:
+        scan_recording(path)
+    except ConfigError as exc:
+        assert "not an edgesplit recording" in str(exc)
+    # else: only pixels changed, which a "null"-codec container cannot tell
 
 
 def test_a_failed_write_leaves_no_file(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from edgesplit.schemas.avro import HEADER_LEN, schema
 
 CONTAINER_NAME = "edgesplit.RecordedFrame"
 CODECS = ("deflate", "zstandard", "null")
+AVRO_MAGIC = b"Obj\x01"  # the first four bytes of every Avro container file
 _META = "edgesplit."
 _SYNC_INTERVAL = 1024 * 1024  # about one MiB of frames per container block
 
@@ -320,8 +321,11 @@ def read_recording(path: Path) -> Recording:
     except OSError as exc:
         raise ConfigError(f"cannot read recording {path}: {exc.strerror}") from exc
     try:
+        if fh.read(len(AVRO_MAGIC)) != AVRO_MAGIC:
+            raise ValueError("no Avro magic")
+        fh.seek(0)
         reader = fastavro.reader(fh, reader_schema=_parsed())
-    except (ValueError, EOFError) as exc:
+    except Exception as exc:  # a broken header breaks fastavro in many ways (MemoryError too)
         fh.close()
         raise _bad(path, "it is not an Avro container file") from exc
     found = _full_name(reader.writer_schema)
@@ -341,8 +345,8 @@ def _records(path: Path, fh: io.BufferedReader, reader: Iterator[Any]) -> Iterat
             raise _bad(path, f"its {CONTAINER_NAME} schema does not match this version's") from exc
         except EOFError as exc:
             raise _bad(path, f"the file is cut short ({exc})") from exc
-        except ValueError as exc:
-            raise _bad(path, f"reading it failed ({exc})") from exc
+        except Exception as exc:  # a corrupt block breaks fastavro in many ways
+            raise _bad(path, f"reading it failed ({type(exc).__name__}: {exc})") from exc
 
 
 def scan_recording(path: Path) -> RecordingInfo:
