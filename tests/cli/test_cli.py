@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from edgesplit import __version__
@@ -33,41 +35,12 @@ def test_version() -> None:
     assert res.output.strip() == f"edgesplit {__version__}"
 
 
-COMMANDS = [
-    [],
-    ["broker"],
-    ["broker", "start"],
-    ["broker", "stop"],
-    ["broker", "status"],
-    ["broker", "logs"],
-    ["broker", "install"],
-    ["bench"],
-    ["bench", "codec"],
-    ["bench", "pipeline"],
-    ["demo"],
-    ["models"],
-    ["models", "list"],
-    ["models", "export"],
-    ["cuts"],
-    ["plan"],
-    ["plan", "manual"],
-    ["deploy"],
-    ["stage"],
-    ["stage", "run"],
-    ["stream"],
-    ["results"],
-    ["dead-letters"],
-    ["metrics"],
-    ["lag"],
-    ["record"],
-    ["replay"],
-    ["testbed"],
-    ["testbed", "up"],
-    ["testbed", "down"],
-    ["testbed", "status"],
-    ["testbed", "set"],
-    ["bench", "run"],
-]
+def _commands(command: Any, path: list[str]) -> list[list[str]]:
+    subs = getattr(command, "commands", {})  # a group's sub-commands by name
+    return [path] + [c for name, sub in subs.items() for c in _commands(sub, [*path, name])]
+
+
+COMMANDS = _commands(typer.main.get_command(app), [])
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "edgesplit")
@@ -75,6 +48,26 @@ def test_every_command_explains_itself(command: list[str]) -> None:
     res = runner.invoke(app, [*command, "--help"])
     assert res.exit_code == 0, res.output
     assert "Usage" in res.output
+
+
+def test_every_command_is_covered() -> None:
+    assert ["bench", "live"] in COMMANDS
+    assert ["profile", "run"] in COMMANDS
+    assert len(COMMANDS) > 40
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["bench", "live", "mnist_cnn", "--experiment", "resplt"], "--experiment"),
+        (["plan", "auto", "mnist_cnn", "--objective", "fastest"], "--objective"),
+        (["orchestrate", "mnist_cnn", "--objective", "fastest"], "--objective"),
+    ],
+)
+def test_a_misspelt_choice_is_refused_before_anything_starts(args: list[str], option: str) -> None:
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert f"Invalid value for '{option}'" in res.output
 
 
 def test_unreachable_broker_is_one_line_and_exit_code_1() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import subprocess
 import sys
@@ -318,13 +319,18 @@ def validate_cmd(
     err_console.print("wrote " + ", ".join(str(p) for p in written))
 
 
+class Experiment(enum.StrEnum):
+    resplit = "resplit"  # drop the uplink mid-stream
+    scale = "scale"  # a deliberately slow stage
+
+
 @app.command("live")
 def live_cmd(
     model: Annotated[str, typer.Argument(help="Zoo model.")],
     experiment: Annotated[
-        str,
+        Experiment,
         typer.Option(help="resplit: drop the uplink mid-stream; scale: a deliberately slow stage."),
-    ] = "resplit",
+    ] = Experiment.resplit,
     profile_file: Annotated[
         list[str] | None,
         typer.Option("--profile", help="TIER=FILE.json for edge and cloud (else measured)."),
@@ -380,7 +386,7 @@ def live_cmd(
             testbed.down()
     else:
         profiles = _profiles_for(name, given, out, True)
-    pipeline = f"{experiment}-{uuid.uuid4().hex[:6]}"
+    pipeline = f"{experiment.value}-{uuid.uuid4().hex[:6]}"
     x = live.Experiment(
         kafka=settings,
         testbed=testbed,
@@ -391,7 +397,7 @@ def live_cmd(
             chain=("edge", "cloud"),
             pipeline=pipeline,
             workdir=out / "plans",
-            resplit=experiment == "resplit",
+            resplit=experiment is Experiment.resplit,
         ),
         profiles=profiles,
         frames=_real_frames(name, 120),
@@ -401,7 +407,7 @@ def live_cmd(
         sensors=sensors,
         progress=lambda m: err_console.print(m, highlight=False),
     )
-    if experiment == "resplit":
+    if experiment is Experiment.resplit:
         run = live.run_resplit(x, before_s=before, after_s=after, drop_to=drop_to)
     else:
         run = live.run_scale(x, seconds=seconds, slow=slow)

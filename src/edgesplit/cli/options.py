@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import signal
 import threading
@@ -43,6 +44,13 @@ BrokerHome = Annotated[
         file_okay=False,
     ),
 ]
+
+
+class Objective(enum.StrEnum):
+    """What `plan auto` and `orchestrate` maximise."""
+
+    throughput = "throughput"  # the slowest stage or link
+    latency = "latency"  # compute + codec + broker hops + transfer, per frame
 
 
 def local_broker(home: Path | None = None) -> LocalBroker:

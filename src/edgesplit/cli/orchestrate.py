@@ -12,6 +12,7 @@ import typer
 
 from edgesplit.cli.options import (
     Bootstrap,
+    Objective,
     console,
     kafka_settings,
     resolve_model,
@@ -28,7 +29,9 @@ def orchestrate(
     pipeline: Annotated[
         str | None, typer.Option(help="Pipeline name [default: the model].")
     ] = None,
-    objective: Annotated[str, typer.Option(help="throughput or latency.")] = "throughput",
+    objective: Annotated[
+        Objective, typer.Option(help="throughput (the slowest stage or link) or latency.")
+    ] = Objective.throughput,
     max_stages: Annotated[int, typer.Option(min=1, help="At most this many stages.")] = 2,
     encodings: Annotated[
         str, typer.Option(help="Encodings the cuts may use (lossy ones where profiled safe).")
@@ -73,7 +76,7 @@ def orchestrate(
         chain=tuple(t.strip() for t in tiers.split(",") if t.strip()),
         pipeline=pipeline,
         workdir=state_dir() / "orchestrator" / pipeline,
-        objective=objective,
+        objective=objective.value,
         constraints=Constraints(
             max_stages=max_stages,
             encodings=tuple(e.strip() for e in encodings.split(",") if e.strip()),

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from edgesplit.cli.options import Bootstrap, console, kafka_settings, resolve_model, tier_pairs
+from edgesplit.cli.options import (
+    Bootstrap,
+    Objective,
+    console,
+    kafka_settings,
+    resolve_model,
+    tier_pairs,
+)
 from edgesplit.orchestrator.plan import BatchPolicy
 
 app = typer.Typer(
@@ -101,8 +108,8 @@ def auto(
         str, typer.Option(help="The chain of tiers, camera first: edge,cloud or edge,fog,cloud.")
     ] = "edge,cloud",
     objective: Annotated[
-        str, typer.Option(help="throughput (the slowest stage or link) or latency.")
-    ] = "throughput",
+        Objective, typer.Option(help="throughput (the slowest stage or link) or latency.")
+    ] = Objective.throughput,
     max_stages: Annotated[int, typer.Option(min=1, help="At most this many stages.")] = 2,
     encodings: Annotated[
         str,
@@ -175,7 +182,7 @@ def auto(
         agreement=agreement,
         memory={t: parse_size(v) for t, v in tier_pairs(memory, "--memory").items()},
     )
-    choice = planner.choose(env, cons, objective)
+    choice = planner.choose(env, cons, objective.value)
     if explain_choice:
         table = Table(title=f"best candidates ({objective})")
         for col in ("#", "plan", "frames/s", "latency ms", "limited by"):
