@@ -15,7 +15,14 @@ import typer
 from rich.table import Table
 
 from edgesplit.bench import codec
-from edgesplit.cli.options import Bootstrap, console, err_console, kafka_settings, local_broker
+from edgesplit.cli.options import (
+    Bootstrap,
+    console,
+    err_console,
+    kafka_settings,
+    local_broker,
+    status,
+)
 from edgesplit.config import KafkaSettings
 
 if TYPE_CHECKING:
@@ -123,7 +130,7 @@ def pipeline_cmd(
     from edgesplit.bench import pipeline  # noqa: PLC0415 - pulls in the whole pipeline
 
     settings = kafka_settings(bootstrap)
-    with err_console.status("benchmarking...") as status:
+    with status("benchmarking...") as step:
         result = pipeline.run(
             settings,
             model=model,
@@ -131,7 +138,7 @@ def pipeline_cmd(
             encoding=encoding,
             frames=frames,
             batch=batch,
-            progress=status.update,
+            progress=step.update,
         )
     render_pipeline(result)
 
@@ -159,8 +166,8 @@ def run_cmd(
     with err_console.status("starting the local broker..."):
         started = broker.start()
     settings = KafkaSettings(started.state.bootstrap)
-    with err_console.status(f"{spec.name}...") as status:
-        result = runner.run(spec, path, out, settings, broker, progress=status.update)
+    with status(f"{spec.name}...") as step:
+        result = runner.run(spec, path, out, settings, broker, progress=step.update)
     written = report.write(result)
     console.print((out / "summary.md").read_text(), markup=False, highlight=False)
     err_console.print(
@@ -292,7 +299,7 @@ def validate_cmd(
             done = subprocess.run(testbed.wrap(cmd), capture_output=True, text=True, check=True)
             return float(json.loads(done.stdout.strip().splitlines()[-1])["uplink_bps"])
 
-        with err_console.status(f"validating {name}...") as status:
+        with status(f"validating {name}...") as step:
             result = validate.validate(
                 model=name,
                 onnx=onnx,
@@ -308,7 +315,7 @@ def validate_cmd(
                 only_cuts=int_list(cuts, "--cuts"),
                 rounds=rounds,
                 repeats=repeats,
-                progress=status.update,
+                progress=step.update,
                 speed=speed,
             )
     finally:

@@ -6,10 +6,11 @@ import enum
 import os
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 from rich.console import Console
@@ -125,6 +126,48 @@ def progress_bar(label: str = "{task.description}") -> Progress:
         transient=True,
         disable=not err_console.is_terminal,
     )
+
+
+class Lines:
+    """Progress as timestamped lines on stderr, where no spinner or bar can be drawn (a
+    log file, CI, `nohup`): the first message at once, then at most one every `every_s`,
+    so a validation of an hour says where it is without flooding its log. Silent on a
+    terminal, where the spinner or bar shows the same."""
+
+    def __init__(
+        self,
+        every_s: float = 30.0,
+        *,
+        quiet: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.every_s = every_s
+        self.quiet = err_console.is_terminal if quiet is None else quiet
+        self._clock = clock
+        self._last: float | None = None
+
+    def update(self, message: str) -> None:
+        now = self._clock()
+        if self.quiet or (self._last is not None and now - self._last < self.every_s):
+            return
+        self._last = now
+        err_console.print(f"{time.strftime('%H:%M:%S')} {message}", highlight=False)
+
+
+class Status(Protocol):
+    def update(self, status: str, /) -> None: ...
+
+
+@contextmanager
+def status(message: str) -> Iterator[Status]:
+    """What a long command is doing: a spinner on a terminal, else `Lines`."""
+    if err_console.is_terminal:
+        with err_console.status(message) as spinner:
+            yield spinner
+        return
+    lines = Lines(quiet=False)
+    lines.update(message)
+    yield lines
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from edgesplit.cli.options import (
     Bootstrap,
+    Lines,
     console,
     err_console,
     int_list,
@@ -126,9 +127,11 @@ def run(
     settings = None if no_link and no_publish else kafka_settings(bootstrap)
     with progress_bar() as bar:
         task = bar.add_task("loading the model", total=None)
+        lines = Lines()
 
         def report(done: int, total: int, what: str) -> None:
             bar.update(task, completed=done, total=total, description=what)
+            lines.update(f"{what}: {done} of {total}")
 
         profile = profile_model(
             name, onnx_path, tier, batch_sizes=sizes, reps=reps, warmup=warmup,
