@@ -14,6 +14,7 @@ import typer
 from edgesplit.cli.main import app
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+CLI: Any = typer.main.get_command(app)  # built once: the click tree every command parses with
 
 
 def readme_commands() -> list[list[str]]:
@@ -33,7 +34,7 @@ def readme_commands() -> list[list[str]]:
 def parse(args: list[str]) -> None:
     """Parse `args` as the CLI would, down to the command that would run; a usage error
     raises."""
-    command: Any = typer.main.get_command(app)
+    command = CLI
     ctx = command.make_context("edgesplit", list(args))
     while hasattr(command, "commands"):
         rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
