@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgesplit.orchestrator.costmodel import Environment
-from edgesplit.orchestrator.profile import CodecCost, CutCost, TierProfile
+from edgesplit.orchestrator.profile import CodecCost, CutCost, Pauses, TierProfile
 
 
 def profile(
@@ -47,19 +47,23 @@ def profile(
     )
 
 
-def with_idle(p: TierProfile, extra_ms: float) -> TierProfile:
-    """`p` with every prefix and suffix timed after idle at `extra_ms` more per run."""
+def with_idle(p: TierProfile, extra_ms: float, long_ms: float | None = None) -> TierProfile:
+    """`p` with every prefix and suffix timed after idle at `extra_ms` more per run, and
+    with `long_ms`, after a long pause (2 s) at that much more per run."""
 
-    def more(t: dict[int, float]) -> dict[int, float]:
-        return {b: ms + extra_ms for b, ms in t.items()}
+    def more(t: dict[int, float], extra: float) -> dict[int, float]:
+        return {b: ms + extra for b, ms in t.items()}
 
-    cuts = tuple(
-        c.model_copy(
-            update={"prefix_idle_ms": more(c.prefix_ms), "suffix_idle_ms": more(c.suffix_ms)}
-        )
-        for c in p.cuts
-    )
-    return p.model_copy(update={"cuts": cuts})
+    def timed(c: CutCost) -> CutCost:
+        update = {"prefix_idle_ms": more(c.prefix_ms, extra_ms)}
+        update["suffix_idle_ms"] = more(c.suffix_ms, extra_ms)
+        if long_ms is not None:
+            update["prefix_long_ms"] = more(c.prefix_ms, long_ms)
+            update["suffix_long_ms"] = more(c.suffix_ms, long_ms)
+        return c.model_copy(update=update)
+
+    pauses = Pauses(long_s=2.0 if long_ms is not None else 0.0)
+    return p.model_copy(update={"cuts": tuple(timed(c) for c in p.cuts), "pauses": pauses})
 
 
 def env_of(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from edgesplit.errors import PlanningError
 from edgesplit.orchestrator.auto import choose, explain
 from edgesplit.orchestrator.costmodel import (
+    MOMENT,
     RECORD_OVERHEAD,
     RESULT_BYTES,
     WAIT_MARGIN,
@@ -218,12 +219,37 @@ def test_a_stage_that_waits_for_its_input_is_predicted_after_idle() -> None:
     assert 1000 / after.stage_ms[1] > WAIT_MARGIN * after.throughput_fps
 
 
+def test_a_stage_waiting_seconds_behind_a_thin_uplink_is_predicted_after_the_long_pause() -> None:
+    # Cut 1 on a 0.5x edge: 14 ms a batch of 4 busy, 15 after 20 ms, 24 after 2 s or more.
+    def edge_at(uplink: float) -> Environment:
+        env = env_of([2.0] * 6, [600_000] * 5, edge_speed=0.5, uplink=uplink)
+        edge = with_idle(env.profile("edge"), 1.0, long_ms=10.0)
+        return replace(env, profiles={**env.profiles, "edge": edge})
+
+    cand = Candidate((1,), ("raw",), ("edge", "cloud"))
+    # 5 Mbit/s carries a frame a second: the edge waits ~3.9 s before each batch of 4
+    thin = predict(cand, edge_at(5e6))
+    assert thin.waits[0] and thin.bottleneck == "stage 0's output over edge's uplink"
+    assert thin.compute_ms[0] == pytest.approx(24.0 / 4)
+    # 1 Gbit/s: it waits a few ms, the figure after the short pause
+    wide = predict(cand, edge_at(1e9))
+    assert wide.waits[0] and wide.compute_ms[0] == pytest.approx(15.0 / 4)
+    # about a second: in between, linear in the wait
+    uplink = 4 * 8 * (600_000 + RECORD_OVERHEAD) / 1.0  # a batch's frames a second
+    between = predict(cand, edge_at(uplink)).compute_ms[0] * 4
+    assert between == pytest.approx(15.0 + 9.0 * (1.0 - 0.015 - 0.02) / 1.98)
+    # a profile from before, without the long figure, keeps the short one
+    old = replace(edge_at(5e6), profiles=env_of([2.0] * 6, [600_000] * 5, 0.5, 5e6).profiles)
+    old = replace(old, profiles={**old.profiles, "edge": with_idle(old.profile("edge"), 1.0)})
+    assert predict(cand, old).compute_ms[0] == pytest.approx(15.0 / 4)
+
+
 def test_a_middle_stage_after_idle_pays_the_idle_cost_of_the_prefix_it_ends_with() -> None:
     p = with_idle(env_of([2.0] * 6, [1_000] * 5, edge_speed=1.0, uplink=1e9).profile("edge"), 1.5)
     assert segment_ms(p, 2, 4, 1) == pytest.approx(4.0)
-    assert segment_ms(p, 2, 4, 1, idle=True) == pytest.approx(5.5)
-    assert segment_ms(p, None, None, 4, idle=True) == segment_ms(p, None, None, 4)  # no figure
+    assert segment_ms(p, 2, 4, 1, MOMENT) == pytest.approx(5.5)
+    assert segment_ms(p, None, None, 4, MOMENT) == segment_ms(p, None, None, 4)  # no figure
     slower = p.model_copy(
         update={"cuts": tuple(c.model_copy(update={"prefix_idle_ms": {1: 0.0}}) for c in p.cuts)}
     )
-    assert segment_ms(slower, None, 2, 1, idle=True) == segment_ms(p, None, 2, 1)  # never faster
+    assert segment_ms(slower, None, 2, 1, MOMENT) == segment_ms(p, None, 2, 1)  # never faster

@@ -13,18 +13,20 @@ from typer.testing import CliRunner
 
 from edgesplit.cli.main import app
 from edgesplit.config import KafkaSettings
+from edgesplit.errors import ConfigError
 from edgesplit.kafka.admin import ping
 from edgesplit.orchestrator import profiler
 from edgesplit.orchestrator.agreement import cache_file
 from edgesplit.orchestrator.flops import GraphCosts
 from edgesplit.orchestrator.graph import ModelGraph
 from edgesplit.orchestrator.linkprobe import PROBE_PREFIX, probe_link
-from edgesplit.orchestrator.profile import TierProfile, load_profile, save_profile
+from edgesplit.orchestrator.profile import Pauses, TierProfile, load_profile, save_profile
 from edgesplit.orchestrator.profiler import cpu_quota, profile_model
 from edgesplit.orchestrator.profiles_topic import publish_profile, read_profiles
 from tests.support import zoo_onnx
 
 FRAMES = 64
+LONG_S = 0.05  # the long pause, short here
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,9 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def profile(mnist: Path, cache: Path) -> TierProfile:
     return profile_model(
-        "mnist_cnn", mnist, "edge", reps=7, warmup=2, agreement_frames=FRAMES, cache=cache
-    )
+        "mnist_cnn", mnist, "edge", reps=7, warmup=2, agreement_frames=FRAMES, cache=cache,
+        long_pause_s=LONG_S,
+    )  # fmt: skip
 
 
 def test_every_single_tensor_cut_is_profiled(profile: TierProfile, mnist: Path) -> None:
@@ -67,10 +70,12 @@ def test_prefix_and_suffix_add_up_to_the_whole_model(profile: TierProfile) -> No
         assert all(0.5 <= r <= 1.8 for r in ratios), (b, ratios)
 
 
-def test_every_cut_is_timed_after_idle_too(profile: TierProfile) -> None:
+def test_every_cut_is_timed_after_a_short_and_a_long_pause_too(profile: TierProfile) -> None:
+    assert profile.pauses == Pauses(idle_s=profiler.IDLE_S, long_s=LONG_S)
     for c in profile.cuts:
-        assert c.prefix_idle_ms.keys() == c.prefix_ms.keys() == c.suffix_idle_ms.keys()
-        assert all(ms > 0 for ms in [*c.prefix_idle_ms.values(), *c.suffix_idle_ms.values()])
+        tables = [c.prefix_idle_ms, c.suffix_idle_ms, c.prefix_long_ms, c.suffix_long_ms]
+        assert all(t.keys() == c.prefix_ms.keys() for t in tables)
+        assert all(ms > 0 for t in tables for ms in t.values())
     # A run after a pause refills what the pause lost: never cheaper, typically dearer.
     ratios = [c.suffix_idle_ms[b] / c.suffix_ms[b] for c in profile.cuts for b in (1, 4)]
     assert statistics.median(ratios) >= 0.9, ratios
@@ -125,7 +130,7 @@ def test_agreement_is_measured_and_cached(profile: TierProfile, mnist: Path, cac
     path.write_text(json.dumps(raw))
     again = profile_model(
         "mnist_cnn", mnist, "edge", batch_sizes=(1,), reps=1, warmup=0,
-        agreement_frames=FRAMES, cache=cache,
+        agreement_frames=FRAMES, cache=cache, long_pause_s=0,
     )  # fmt: skip
     assert again.cut(int(first)).agreement["int8"] == 0.5
 
@@ -165,7 +170,7 @@ def test_a_profile_round_trips_through_the_profiles_topic(
     name = f"mnist-{unique}"
     measured = profile_model(
         name, mnist, "edge", batch_sizes=(1,), reps=1, warmup=0, agreement_frames=FRAMES,
-        settings=kafka, cache=cache,
+        settings=kafka, cache=cache, long_pause_s=0,
     )  # fmt: skip
     assert measured.link is not None and measured.link.uplink_bps > 0
     t = measured.transport  # what a stage spends consuming and producing, measured too
@@ -183,7 +188,8 @@ def test_the_profile_commands(kafka: KafkaSettings, tmp_path: Path) -> None:
         app,
         [
             "profile", "mnist_cnn", "--tier", "edge", "--no-publish", "-o", str(out),
-            "--reps", "3", "--agreement-frames", "32", "--bootstrap", kafka.bootstrap_servers,
+            "--reps", "3", "--agreement-frames", "32", "--long-pause", "0.05",
+            "--bootstrap", kafka.bootstrap_servers,
         ],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
@@ -194,6 +200,8 @@ def test_the_profile_commands(kafka: KafkaSettings, tmp_path: Path) -> None:
     shown = runner.invoke(app, ["profile", "show", str(out)])
     assert shown.exit_code == 0, shown.output
     assert "mnist_cnn on edge" in shown.output
+    legend = "busy, after a 20 ms pause (20ms), after a 0.05 s pause (0.05s)"
+    assert legend in " ".join(shown.output.split())
     assert "link:" in shown.output and "Mbit/s" in shown.output
     missing = runner.invoke(app, ["profile", "show"])
     assert missing.exit_code != 0
@@ -250,6 +258,11 @@ def test_a_stolen_profile_says_to_profile_again(profile: TierProfile, tmp_path: 
     shown = runner.invoke(app, ["profile", "show", str(stolen)])
     assert shown.exit_code == 0 and "CPU steal while profiling 31%" in shown.output
     assert "took 31% of this host's CPU" in shown.output and "profile again" in shown.output
+
+
+def test_a_long_pause_no_longer_than_the_short_one_is_refused(mnist: Path) -> None:
+    with pytest.raises(ConfigError, match="long pause"):
+        profile_model("mnist_cnn", mnist, "edge", long_pause_s=0.01, agreement_frames=0)
 
 
 def test_cpu_quota_reads_the_cgroup(tmp_path: Path) -> None:

@@ -154,16 +154,17 @@ def predicted_compute(
     pred: Prediction,
 ) -> tuple[float, float]:
     """Edge and cloud compute per frame for the batches each ran (`pred`'s, at the plan's
-    batch size, where they are not known), after idle for a stage that `pred` has waiting for
-    its input."""
+    batch size, where they are not known), after its wait for a stage that `pred` has
+    waiting for its input (frames arriving at the predicted rate)."""
     edge, cloud = batches
+    fps = pred.throughput_fps
     return (
         pred.compute_ms[0]
         if not edge
-        else frame_ms(profiles["edge"], None, cut, edge, idle=pred.waits[0]),
+        else frame_ms(profiles["edge"], None, cut, edge, fps=fps if pred.waits[0] else None),
         pred.compute_ms[1]
         if not cloud
-        else frame_ms(profiles["cloud"], cut, None, cloud, idle=pred.waits[1]),
+        else frame_ms(profiles["cloud"], cut, None, cloud, fps=fps if pred.waits[1] else None),
     )
 
 

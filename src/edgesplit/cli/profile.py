@@ -81,6 +81,14 @@ def run(
             "of the neighbours' load slows one pass, not the figure.",
         ),
     ] = 3,
+    long_pause: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds of the long pause each segment is also timed after, once a pass "
+            "(a stage behind a thin uplink waits that long between batches; 0: skip).",
+        ),
+    ] = 2.0,
     threads: Annotated[
         int, typer.Option(min=1, help="ONNX Runtime threads, as the stages will run.")
     ] = 1,
@@ -119,6 +127,7 @@ def run(
         inner = [
             "--tier", tier, "--batch-sizes", ",".join(map(str, sizes)), "--reps", str(reps),
             "--warmup", str(warmup), "--passes", str(passes), "--threads", str(threads),
+            "--long-pause", str(long_pause),
             "--agreement-frames", str(agreement_frames), "--out", str(target.resolve()),
             *(["--no-link"] if no_link else []), *(["--no-publish"] if no_publish else []),
         ]  # fmt: skip
@@ -136,7 +145,7 @@ def run(
         profile = profile_model(
             name, onnx_path, tier, batch_sizes=sizes, reps=reps, warmup=warmup,
             passes=passes, threads=threads, agreement_frames=agreement_frames,
-            settings=None if no_link else settings, progress=report,
+            settings=None if no_link else settings, progress=report, long_pause_s=long_pause,
         )  # fmt: skip
     save_profile(profile, target)
     if settings is not None and not no_publish:
@@ -253,10 +262,13 @@ def render(profile: TierProfile) -> None:
     table.add_column("tensor", overflow="fold")
     table.add_column("KiB/frame", justify="right")
     idle = any(c.prefix_idle_ms for c in profile.cuts)  # profiles from before have none
+    long = any(c.prefix_long_ms for c in profile.cuts)
+    pauses = [f"{profile.pauses.idle_s * 1000:g} ms"] if idle else []
+    pauses += [f"{profile.pauses.long_s:g} s"] if long else []
     for b in sizes:
-        table.add_column(f"ms b{b} prefix+suffix", justify="right")
-        if idle:
-            table.add_column(f"after idle b{b}", justify="right")
+        table.add_column(f"b{b} busy", justify="right")
+        for pause in pauses:
+            table.add_column(f"b{b} {pause.replace(' ', '')}", justify="right")
     table.add_column("wire KiB/frame " + " / ".join(encodings), justify="right")
     if lossy:
         table.add_column("agreement " + " / ".join(lossy), justify="right")
@@ -265,9 +277,9 @@ def render(profile: TierProfile) -> None:
             f"{c.wire_bytes[e] / 1024:,.1f}" if e in c.wire_bytes else "-" for e in encodings
         )
         agree = " / ".join(f"{c.agreement[e]:.3f}" if e in c.agreement else "-" for e in lossy)
-        timings = [(c.prefix_ms, c.suffix_ms)] + (
-            [(c.prefix_idle_ms, c.suffix_idle_ms)] if idle else []
-        )
+        timings = [(c.prefix_ms, c.suffix_ms)]
+        timings += [(c.prefix_idle_ms, c.suffix_idle_ms)] if idle else []
+        timings += [(c.prefix_long_ms, c.suffix_long_ms)] if long else []
         table.add_row(
             str(c.index),
             c.tensor,
@@ -281,6 +293,8 @@ def render(profile: TierProfile) -> None:
             *([agree] if lossy else []),
         )
     console.print(table)
+    after = "".join(f", after a {pause} pause ({pause.replace(' ', '')})" for pause in pauses)
+    console.print(f"ms per batch of b frames, prefix+suffix: busy{after}", highlight=False)
     whole = ", ".join(
         f"b{b} {ms:.2f} ms ({ms / b:.2f}/frame)" for b, ms in profile.whole_ms.items()
     )

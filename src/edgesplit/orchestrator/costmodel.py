@@ -22,8 +22,11 @@ and cross the first tier's uplink when it runs elsewhere (cloud-only).
 
 Compute is the profile's busy figure (runs back to back) for throughput, and for the
 stages that set it; a stage with WAIT_MARGIN of room over the pipeline's rate waits for
-its input before each run, and its compute is the figure after idle (a small segment
-costs 2-3x more so: profiler), as is every stage's in the unloaded latency.
+its input before each run, and its compute is the figure after that wait (`wait_s`: the
+frames of a run arriving at the pipeline's rate, less the run itself; a small segment
+costs 2-3x more after a moment's pause, and on a shared VM any segment up to 4x more
+after seconds, as behind a thin uplink: profiler), as is every stage's in the unloaded
+latency, after a moment's wait.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ RESULT_BYTES = 200  # a top-k Result record
 RECORD_OVERHEAD = 160  # ids, trace, tensor header around the bytes
 _WIRE_FACTOR = {"raw": 1.0, "fp16": 0.5, "int8": 0.25}
 WAIT_MARGIN = 1.1  # a stage this much faster than its pipeline waits for its input
+MOMENT = 1e-3  # s, a wait no longer than the profile's short pause (its figure after idle)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class Prediction:
     latency_ms: float
     stage_ms: tuple[float, ...]  # per frame at the batch size: compute + codec + transport
     compute_ms: tuple[float, ...]  # per frame at the batch size: ONNX Runtime only
-    waits: tuple[bool, ...]  # per stage: it waits for its input (compute_ms after idle)
+    waits: tuple[bool, ...]  # per stage: it waits for its input (compute_ms after a wait)
     link_fps: tuple[float, ...]  # per record stream crossing a link (inf: none crosses)
     wire_bytes: tuple[float, ...]  # per frame, each stage's output on the wire
     bottleneck: str
@@ -124,23 +128,35 @@ def _ms(table: Mapping[int, float], batch: int) -> float:
 
 
 def segment_ms(
-    profile: TierProfile, start: int | None, end: int | None, batch: int, *, idle: bool = False
+    profile: TierProfile, start: int | None, end: int | None, batch: int, wait_s: float = 0.0
 ) -> float:
     """ms per batch of the nodes between two cuts (None: the model's start or end): busy,
-    or `idle`, a run that starts after the stage waited for its input. A middle stage
-    after idle costs its busy time plus what idle adds to the prefix it ends with (that is
-    a cost per run, of refilling what the pause lost, more than per node). The whole
-    model has no figure after idle: on a large segment it adds a few percent at most."""
+    or for a run that starts after the stage waited `wait_s` for its input. A middle
+    stage after a wait costs its busy time plus what the wait adds to the prefix it ends
+    with (that is a cost per run, of refilling what the pause lost, more than per node).
+    The whole model has no figure after a wait: on a large segment it adds a few percent
+    at most on a quiet host."""
     if start is None and end is None:
         return _ms(profile.whole_ms, batch)
+    pauses = profile.pauses
     if start is None:
         assert end is not None
-        return _ms(profile.cut(end).prefix(idle=idle), batch)
+        return _ms(profile.cut(end).prefix(wait_s, pauses), batch)
     if end is None:
-        return _ms(profile.cut(start).suffix(idle=idle), batch)
+        return _ms(profile.cut(start).suffix(wait_s, pauses), batch)
     last = profile.cut(end)
-    woken = _ms(last.prefix(idle=idle), batch) - _ms(last.prefix_ms, batch)
+    woken = _ms(last.prefix(wait_s, pauses), batch) - _ms(last.prefix_ms, batch)
     return max(_ms(last.prefix_ms, batch) - _ms(profile.cut(start).prefix_ms, batch), 0.0) + woken
+
+
+def wait_s(
+    profile: TierProfile, start: int | None, end: int | None, batch: int, fps: float
+) -> float:
+    """Seconds a stage that waits for its input waits before a run of `batch` frames
+    when frames arrive at `fps`: their interval, less the run itself (after a moment's
+    wait), at least MOMENT."""
+    run_s = segment_ms(profile, start, end, batch, MOMENT) / 1000
+    return max(batch / fps - run_s, MOMENT) if fps > 0 else MOMENT
 
 
 def frame_ms(
@@ -149,14 +165,20 @@ def frame_ms(
     end: int | None,
     batches: Mapping[int, int],
     *,
-    idle: bool = False,
+    fps: float | None = None,
 ) -> float:
     """ms per frame of the nodes between two cuts over a stage's `batches` (size -> how
-    many ran), busy or after idle: a stage that is not its pipeline's bottleneck takes
-    frames as they come, in smaller batches than its plan allows, each after a wait, at a
-    higher cost per frame."""
+    many ran), busy, or with `fps` waiting for its input before each run, frames arriving
+    at that rate: a stage that is not its pipeline's bottleneck takes frames as they
+    come, in smaller batches than its plan allows, each after a wait, at a higher cost
+    per frame."""
+
+    def run_ms(size: int) -> float:
+        wait = 0.0 if fps is None else wait_s(profile, start, end, size, fps)
+        return segment_ms(profile, start, end, size, wait)
+
     frames = sum(size * n for size, n in batches.items())
-    runs = sum(n * segment_ms(profile, start, end, size, idle=idle) for size, n in batches.items())
+    runs = sum(n * run_ms(size) for size, n in batches.items())
     return runs / frames if frames else 0.0
 
 
@@ -246,7 +268,7 @@ def predict(c: Candidate, env: Environment) -> Prediction:
         fps = env.uplink(tier) / (8 * cost.out_bytes)
         link_fps.append(fps)
         hop = p.link.hop_ms if p.link else env.hop_ms
-        latency += segment_ms(p, bounds[i], bounds[i + 1], 1, idle=True) + cost.extra_ms + hop
+        latency += segment_ms(p, bounds[i], bounds[i + 1], 1, MOMENT) + cost.extra_ms + hop
         latency += 1000 / fps if fps != float("inf") else 0.0
     limits = [
         (1000 / ms if ms > 0 else float("inf"), f"stage {i} ({t})")
@@ -260,8 +282,9 @@ def predict(c: Candidate, env: Environment) -> Prediction:
     waits = tuple(ms * throughput * WAIT_MARGIN < 1000 for ms in stage_ms)
     for i, tier in enumerate(c.tiers):
         if waits[i]:
-            idle = segment_ms(env.profile(tier), bounds[i], bounds[i + 1], batch, idle=True)
-            compute_ms[i] = idle / batch
+            p, start, end = env.profile(tier), bounds[i], bounds[i + 1]
+            wait = wait_s(p, start, end, batch, throughput)
+            compute_ms[i] = segment_ms(p, start, end, batch, wait) / batch
     return Prediction(
         throughput,
         latency,

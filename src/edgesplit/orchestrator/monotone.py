@@ -40,14 +40,15 @@ def monotone_profile(
     (a batch size it has no figure at is fitted over the cuts alone). A whole model
     timed faster than one of its own prefixes had made edge-only look 2.5% faster than
     ResNet-18's cut 51, where it ran 7% slower (its prefix 82.9 ms a frame, the whole
-    model 80.6). The timings after idle are fitted the same way, over the cuts alone
-    (the whole model has none)."""
+    model 80.6). The timings after a pause, short or long, are fitted the same way, over
+    the cuts alone (the whole model has none)."""
     ordered = sorted(cuts, key=lambda c: c.index)
     whole = dict(whole_ms)
     update: list[dict[str, dict[int, float]]] = [{} for _ in ordered]
     for pre, suf, last in (  # last: the whole model's figures, fitted in place
         ("prefix_ms", "suffix_ms", whole),
         ("prefix_idle_ms", "suffix_idle_ms", {}),
+        ("prefix_long_ms", "suffix_long_ms", {}),
     ):
         sizes = (
             set.intersection(*(set(getattr(c, pre)) & set(getattr(c, suf)) for c in ordered))

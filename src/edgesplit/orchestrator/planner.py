@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from edgesplit.errors import PlanningError
 from edgesplit.orchestrator.costmodel import (
+    MOMENT,
     RECORD_OVERHEAD,
     Candidate,
     Environment,
@@ -226,7 +227,7 @@ def _stage_value(
         return stage_fps if min(stage_fps, link_fps) >= goal.floor else 0.0
     hop = p.link.hop_ms if p.link else env.hop_ms
     transfer = 1000 / link_fps if link_fps < math.inf else 0.0
-    return segment_ms(p, start, end, 1, idle=True) + cost.extra_ms + hop + transfer
+    return segment_ms(p, start, end, 1, MOMENT) + cost.extra_ms + hop + transfer
 
 
 def _backtrack(

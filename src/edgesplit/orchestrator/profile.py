@@ -7,9 +7,11 @@ edge of the testbed):
   before the cut) and suffix (nodes after it) as the extracted sub-graphs ONNX Runtime
   really runs (fused), per batch size; the whole model too. A middle stage between two
   cuts costs prefix(b) - prefix(a) (sub-graphs add up closely: tested). Each prefix and
-  suffix twice: busy (run after run, as the pipeline's bottleneck stage runs) and after
-  idle (a run that starts after the stage waited for its input, as every other stage's
-  does: a small segment then costs 2-3x more; see profiler);
+  suffix three times: busy (run after run, as the pipeline's bottleneck stage runs), after
+  idle (a run that starts after the stage waited a moment for its input, as every other
+  stage's does: a small segment then costs 2-3x more; see profiler), and after a long
+  pause (seconds, as a stage behind a thin uplink waits: on a shared VM a 25 ms run then
+  costs up to 4x more, `CutCost.prefix` interpolates on the wait);
 - per node: ONNX Runtime's own profile of the whole model (time, op type), and FLOPs;
 - bytes: each cut's bytes per frame, raw and as each encoding puts them on the wire;
 - accuracy: for each cut and lossy encoding, the top-1 agreement with the unsplit model
@@ -35,7 +37,9 @@ from edgesplit.errors import ConfigError
 from edgesplit.orchestrator.steal import MAX_STEAL
 
 BUSY = ("prefix_ms", "suffix_ms")  # CutCost's timing tables of runs back to back
-TIMES = (*BUSY, "prefix_idle_ms", "suffix_idle_ms")  # and of runs after idle
+IDLE = ("prefix_idle_ms", "suffix_idle_ms")  # of runs after a short pause
+LONG = ("prefix_long_ms", "suffix_long_ms")  # of runs after a long pause
+TIMES = (*BUSY, *IDLE, *LONG)
 
 
 class _Frozen(BaseModel):
@@ -52,6 +56,9 @@ class CutCost(_Frozen):
     # The same, each run started after an idle pause (empty in profiles from before)
     prefix_idle_ms: dict[int, float] = {}
     suffix_idle_ms: dict[int, float] = {}
+    # The same after the profile's long pause (empty in profiles from before)
+    prefix_long_ms: dict[int, float] = {}
+    suffix_long_ms: dict[int, float] = {}
     prefix_memory: int = 0  # bytes, estimated
     suffix_memory: int = 0
     prefix_flops: int = 0  # per frame
@@ -63,18 +70,46 @@ class CutCost(_Frozen):
         """This cut with `f` applied to its timing tables `names`."""
         return self.model_copy(update={name: f(getattr(self, name)) for name in names})
 
-    def prefix(self, *, idle: bool = False) -> dict[int, float]:
-        """The prefix's ms per batch: busy, or after idle (the busy figure where there is
-        no idle one, or where it came out faster)."""
-        return _after_idle(self.prefix_ms, self.prefix_idle_ms) if idle else self.prefix_ms
+    def prefix(self, wait_s: float = 0.0, pauses: Pauses | None = None) -> dict[int, float]:
+        """The prefix's ms per batch: busy, or run after waiting `wait_s` for its input
+        (`Pauses.after`)."""
+        return (pauses or Pauses()).after(
+            wait_s, self.prefix_ms, self.prefix_idle_ms, self.prefix_long_ms
+        )
 
-    def suffix(self, *, idle: bool = False) -> dict[int, float]:
+    def suffix(self, wait_s: float = 0.0, pauses: Pauses | None = None) -> dict[int, float]:
         """The suffix's ms per batch, as `prefix`."""
-        return _after_idle(self.suffix_ms, self.suffix_idle_ms) if idle else self.suffix_ms
+        return (pauses or Pauses()).after(
+            wait_s, self.suffix_ms, self.suffix_idle_ms, self.suffix_long_ms
+        )
 
 
-def _after_idle(busy: dict[int, float], idle: dict[int, float]) -> dict[int, float]:
-    return {b: max(ms, idle.get(b, ms)) for b, ms in busy.items()}
+class Pauses(_Frozen):
+    """The pauses the profiler timed runs after: a short one (`*_idle_ms`) and a long one
+    (`*_long_ms`, none where `long_s` is 0)."""
+
+    idle_s: float = Field(default=0.02, gt=0)
+    long_s: float = Field(default=0.0, ge=0)
+
+    def after(
+        self,
+        wait_s: float,
+        busy: dict[int, float],
+        idle: dict[int, float],
+        long: dict[int, float],
+    ) -> dict[int, float]:
+        """ms per batch of a run after waiting `wait_s` (0: busy, back to back): the figure
+        after the short pause up to `idle_s`, then linear in the wait up to the one after
+        the long pause, that one beyond (a 25 ms prefix on the testbed's host: 25 ms
+        busy, 25 after 20 ms, 67 after 1 s, 105 after 2 s, 119 after 4 s). Never below
+        the busy figure; without a figure after a pause, the one before it."""
+        if wait_s <= 0:
+            return busy
+        short = {b: max(ms, idle.get(b, ms)) for b, ms in busy.items()}
+        if not long or self.long_s <= self.idle_s or wait_s <= self.idle_s:
+            return short
+        w = min((wait_s - self.idle_s) / (self.long_s - self.idle_s), 1.0)
+        return {b: ms + w * max(long.get(b, ms) - ms, 0.0) for b, ms in short.items()}
 
 
 class NodeCost(_Frozen):
@@ -139,6 +174,7 @@ class TierProfile(_Frozen):
     measured_at: float
     frames: int = 0  # real frames the accuracy figures used
     steal: float | None = None  # of the host's CPU, taken by the hypervisor while profiling
+    pauses: Pauses = Pauses()  # what the runs after idle were timed after
 
     @property
     def stolen(self) -> bool:

@@ -6,11 +6,15 @@ Every figure the cost model uses is measured here, on the tier it describes:
   them and run by the stage's own Executor (same threads, same graph optimisation), on
   real frames, at each batch size (median of `reps` after `warmup`, ms per batch). Each
   run starts with the core's caches cold, as a stage's does (coldcache). Each is timed
-  twice: busy (runs back to back, as the pipeline's bottleneck stage makes them) and after
-  idle (each run after an IDLE_S pause, as a stage that waits for its input makes them:
-  AlexNet's last layer runs in 0.13 ms a frame busy, 0.35 after a pause of 5 ms or more,
-  0.30-0.37 in a cloud stage behind the edge; a large segment costs the same both
-  ways). The process's
+  three times: busy (runs back to back, as the pipeline's bottleneck stage makes them),
+  after idle (each run after an IDLE_S pause, as a stage that waits for its input makes
+  them: AlexNet's last layer runs in 0.13 ms a frame busy, 0.35 after a pause of 5 ms or
+  more, 0.30-0.37 in a cloud stage behind the edge), and after a long pause (LONG_S, one
+  run a pass: a stage behind a thin uplink waits seconds between batches, and on the
+  testbed's VM a run then costs far more than after 20 ms, CPU time, not wall time:
+  ResNet-50's cut 15 prefix at batch 4, 25 ms busy and after 20 ms, 67 after 1 s, 105
+  after 2 s, 119 after 4 s, the host's cores having slowed or been lent while idle; the
+  cost model interpolates on the wait, profile.Pauses). The process's
   CPU time is what is timed, then spread over the CPUs the runs can use
   (min(threads, the tier's CPU quota)): under a CFS quota, wall time per run is
   bimodal (a run throttled or not), its CPU time is not, and the average wall time of a
@@ -70,7 +74,7 @@ from edgesplit.orchestrator.graph import Cut, ModelGraph, StageGraph
 from edgesplit.orchestrator.inputs import model_frames
 from edgesplit.orchestrator.linkprobe import probe_link
 from edgesplit.orchestrator.monotone import monotone_profile
-from edgesplit.orchestrator.profile import TIMES, CutCost, NodeCost, TierProfile
+from edgesplit.orchestrator.profile import TIMES, CutCost, NodeCost, Pauses, TierProfile
 from edgesplit.orchestrator.steal import MAX_STEAL, CpuClock, steal_since
 from edgesplit.orchestrator.transport import measure_transport
 from edgesplit.orchestrator.wirecost import codec_costs, wire_bytes
@@ -83,6 +87,7 @@ MIN_REP_MS = 5.0  # a timed repetition loops over runs for at least this long
 WHOLE_EVERY = 8  # cuts timed between two timings of the whole model
 PASSES = 3  # passes over the cuts: each cut's figure is the median of its passes
 IDLE_S = 0.02  # the pause before each run timed after idle
+LONG_S = 2.0  # the pause before each run timed after a long pause
 STRAY = 0.4  # a cut whose prefix + suffix is this far off the whole model is timed again
 SHARE_TRIES = 3  # cpu_share readings at most while the hypervisor steals over MAX_STEAL
 _MIN_PROBE, _MAX_PROBE = 16 * 1024, 1024 * 1024
@@ -104,11 +109,11 @@ def profile_model(
     progress: Progress | None = None,
     cache: Path | None = None,
     passes: int = PASSES,
+    long_pause_s: float = LONG_S,
 ) -> TierProfile:
     """Profile `onnx_path` on this machine as tier `tier` (see the module's docstring)."""
     sizes = tuple(sorted(set(batch_sizes)))
-    if not sizes or sizes[0] < 1 or min(reps, threads, passes) < 1 or warmup < 0:
-        raise ConfigError("batch sizes, reps, passes and threads must be >= 1, warmup >= 0")
+    _check(sizes, min(reps, threads, passes), warmup, long_pause_s)
     cache = cache or cache_dir()
     cpus = cpus if cpus is not None else cpu_quota()
     parallel = min(float(threads), cpus)
@@ -120,7 +125,8 @@ def profile_model(
     frames = model_frames(info, max(sizes), cache=cache)
     feed = {info.name: frames}
     whole = Executor(onnx_path, [spec(info)], [spec(t) for t in graph.outputs], threads=threads)
-    timing = _Timing(sizes, math.ceil(reps / passes), warmup, threads, parallel, Evictor())
+    pauses = Pauses(idle_s=IDLE_S, long_s=long_pause_s)
+    timing = _Timing(sizes, math.ceil(reps / passes), warmup, threads, parallel, Evictor(), pauses)
     share = cpu_share(whole, _head(feed, max(sizes)), parallel)  # again at the end
 
     def whole_sample() -> dict[int, float]:
@@ -195,12 +201,20 @@ def profile_model(
         measured_at=time.time(),
         frames=agreement_frames if agreement else 0,
         steal=steal_since(clock),
+        pauses=pauses,
     )
     log.info(
         "model_profiled", model=name, tier=tier, cuts=len(cut_costs),
         seconds=round(time.perf_counter() - started, 1), steal=profile.steal,
     )  # fmt: skip
     return profile
+
+
+def _check(sizes: tuple[int, ...], least: int, warmup: int, long_pause_s: float) -> None:
+    if not sizes or sizes[0] < 1 or least < 1 or warmup < 0:
+        raise ConfigError("batch sizes, reps, passes and threads must be >= 1, warmup >= 0")
+    if long_pause_s != 0 and long_pause_s <= IDLE_S:
+        raise ConfigError(f"the long pause must be 0 (none) or over {IDLE_S} s")
 
 
 def _strays(cost: CutCost, whole_ms: dict[int, float]) -> bool:
@@ -293,7 +307,8 @@ def executor(stage: StageGraph, threads: int) -> Executor:
 
 @dataclass(frozen=True)
 class _Timing:
-    """How each figure is timed: batch sizes, repetitions and warm-up runs (`time_ms`)."""
+    """How each figure is timed: batch sizes, repetitions and warm-up runs (`time_ms`),
+    and the pauses of the runs timed after idle."""
 
     sizes: tuple[int, ...]
     reps: int
@@ -301,12 +316,19 @@ class _Timing:
     threads: int
     parallel: float
     evict: Callable[[], None]
+    pauses: Pauses
 
-    def ms(self, ex: Executor, feeds: dict[str, Array], *, idle: bool = False) -> float:
-        """Busy, or after idle: then without warm-up (the busy timing just ran `ex`)."""
-        if idle:
-            return time_ms(ex, feeds, self.reps, 0, self.parallel, self.evict, IDLE_S)
+    def ms(self, ex: Executor, feeds: dict[str, Array]) -> float:
+        """Busy: runs back to back."""
         return time_ms(ex, feeds, self.reps, self.warmup, self.parallel, self.evict)
+
+    def idle_ms(self, ex: Executor, feeds: dict[str, Array]) -> float:
+        """After the short pause, without warm-up (the busy timing just ran `ex`)."""
+        return time_ms(ex, feeds, self.reps, 0, self.parallel, self.evict, self.pauses.idle_s)
+
+    def long_ms(self, ex: Executor, feeds: dict[str, Array]) -> float:
+        """After the long pause: one run (each pass times one, the passes' median kept)."""
+        return time_ms(ex, feeds, 1, 0, self.parallel, self.evict, self.pauses.long_s)
 
 
 def median_of(runs: Sequence[CutCost]) -> CutCost:
@@ -338,11 +360,14 @@ def _cut_cost(
     for b in timing.sizes:
         part = _head(feed, b)
         times["prefix_ms"][b] = timing.ms(prefix, part)
-        times["prefix_idle_ms"][b] = timing.ms(prefix, part, idle=True)
+        times["prefix_idle_ms"][b] = timing.idle_ms(prefix, part)
         activations = prefix.run(part)
         inner = {t.name: activations[t.name] for t in second.inputs}
         times["suffix_ms"][b] = timing.ms(suffix, inner)
-        times["suffix_idle_ms"][b] = timing.ms(suffix, inner, idle=True)
+        times["suffix_idle_ms"][b] = timing.idle_ms(suffix, inner)
+        if timing.pauses.long_s > 0:
+            times["prefix_long_ms"][b] = timing.long_ms(prefix, part)
+            times["suffix_long_ms"][b] = timing.long_ms(suffix, inner)
     if known is not None:
         return known.model_copy(update=times)
     tensor = cut.tensors[0]
@@ -356,6 +381,8 @@ def _cut_cost(
         suffix_ms=times["suffix_ms"],
         prefix_idle_ms=times["prefix_idle_ms"],
         suffix_idle_ms=times["suffix_idle_ms"],
+        prefix_long_ms=times["prefix_long_ms"],
+        suffix_long_ms=times["suffix_long_ms"],
         prefix_memory=costs.prefix_memory(cut.index, big),
         suffix_memory=costs.suffix_memory(cut.index, big, cut.names),
         prefix_flops=costs.prefix_flops(cut.index),
