@@ -63,7 +63,9 @@ def test_compute_scale_only_outside_the_dead_band() -> None:
     views = stage_views(
         [_window(0, 100, [(4, 40.0)] * 20), _window(1, 100, [(4, 8.0)] * 20)], _plan(), 0
     )
-    pred = Prediction(10.0, 50.0, (5.0, 1.0), (5.0, 1.8), (False, True), (), (), "stage 0 (edge)")
+    pred = Prediction(
+        10.0, 50.0, (5.0, 1.0), (5.0, 1.8), (False, True), (0.0, 0.1), (), (), "stage 0 (edge)"
+    )
     # edge measured 10 ms against 5 predicted: 2x slower; cloud 2.0 against 1.8: within the band
     assert _compute_scale(_plan(), pred, views, {}) == {"edge": 2.0}
 
@@ -79,7 +81,9 @@ def test_compute_is_cpu_time_over_the_cpus_the_tier_has() -> None:
     # time of one batch said (throttled or not)
     assert measured_compute_ms(view.cpu_ms, view.compute_ms, 1, edge) == 10.0
     assert measured_compute_ms(None, view.compute_ms, 1, edge) == 22.5  # no CPU time kept
-    pred = Prediction(10.0, 50.0, (10.0, 1.0), (10.0, 1.0), (False, True), (), (), "stage 0 (edge)")
+    pred = Prediction(
+        10.0, 50.0, (10.0, 1.0), (10.0, 1.0), (False, True), (0.0, 0.1), (), (), "stage 0 (edge)"
+    )
     assert _compute_scale(_plan(), pred, {0: view}, {"edge": edge}) == {}
 
 

@@ -219,29 +219,31 @@ def test_a_stage_that_waits_for_its_input_is_predicted_after_idle() -> None:
     assert 1000 / after.stage_ms[1] > WAIT_MARGIN * after.throughput_fps
 
 
-def test_a_stage_waiting_seconds_behind_a_thin_uplink_is_predicted_after_the_long_pause() -> None:
-    # Cut 1 on a 0.5x edge: 14 ms a batch of 4 busy, 15 after 20 ms, 24 after 2 s or more.
-    def edge_at(uplink: float) -> Environment:
+def test_a_stage_idle_for_seconds_is_predicted_after_the_long_pause() -> None:
+    # Cut 1: the edge 14 ms a batch of 4 busy, 15 after 20 ms; the cloud 8.75, 9.75 after
+    # 20 ms and 18.75 after 2 s or more. Both wait, but the edge waits on its own uplink,
+    # sending all the while: only the cloud idles.
+    def at(uplink: float) -> Environment:
         env = env_of([2.0] * 6, [600_000] * 5, edge_speed=0.5, uplink=uplink)
         edge = with_idle(env.profile("edge"), 1.0, long_ms=10.0)
-        return replace(env, profiles={**env.profiles, "edge": edge})
+        cloud = with_idle(env.profile("cloud"), 1.0, long_ms=10.0)
+        return replace(env, profiles={"edge": edge, "cloud": cloud})
 
     cand = Candidate((1,), ("raw",), ("edge", "cloud"))
-    # 5 Mbit/s carries a frame a second: the edge waits ~3.9 s before each batch of 4
-    thin = predict(cand, edge_at(5e6))
-    assert thin.waits[0] and thin.bottleneck == "stage 0's output over edge's uplink"
-    assert thin.compute_ms[0] == pytest.approx(24.0 / 4)
-    # 1 Gbit/s: it waits a few ms, the figure after the short pause
-    wide = predict(cand, edge_at(1e9))
-    assert wide.waits[0] and wide.compute_ms[0] == pytest.approx(15.0 / 4)
-    # about a second: in between, linear in the wait
-    uplink = 4 * 8 * (600_000 + RECORD_OVERHEAD) / 1.0  # a batch's frames a second
-    between = predict(cand, edge_at(uplink)).compute_ms[0] * 4
-    assert between == pytest.approx(15.0 + 9.0 * (1.0 - 0.015 - 0.02) / 1.98)
+    # 5 Mbit/s carries a frame a second: the cloud idles ~3.8 s before each batch of 4
+    thin = predict(cand, at(5e6))
+    assert thin.waits == (True, True) and thin.bottleneck == "stage 0's output over edge's uplink"
+    assert thin.idle_s[0] == 0.0 and thin.idle_s[1] == pytest.approx(1 / thin.throughput_fps)
+    assert thin.compute_ms == pytest.approx((15.0 / 4, 18.75 / 4))
+    # 1 Gbit/s: a batch every 19 ms, the cloud idles 10 ms: the figure after 20 ms
+    assert predict(cand, at(1e9)).compute_ms[1] == pytest.approx(9.75 / 4)
+    # a batch a second: in between, linear in the wait
+    between = predict(cand, at(4 * 8 * (600_000 + RECORD_OVERHEAD))).compute_ms[1] * 4
+    assert between == pytest.approx(9.75 + 9.0 * (1.0 - 0.00975 - 0.02) / 1.98)
     # a profile from before, without the long figure, keeps the short one
-    old = replace(edge_at(5e6), profiles=env_of([2.0] * 6, [600_000] * 5, 0.5, 5e6).profiles)
-    old = replace(old, profiles={**old.profiles, "edge": with_idle(old.profile("edge"), 1.0)})
-    assert predict(cand, old).compute_ms[0] == pytest.approx(15.0 / 4)
+    old = env_of([2.0] * 6, [600_000] * 5, edge_speed=0.5, uplink=5e6)
+    old = replace(old, profiles={t: with_idle(p, 1.0) for t, p in old.profiles.items()})
+    assert predict(cand, old).compute_ms[1] == pytest.approx(9.75 / 4)
 
 
 def test_a_middle_stage_after_idle_pays_the_idle_cost_of_the_prefix_it_ends_with() -> None:

@@ -155,16 +155,16 @@ def predicted_compute(
 ) -> tuple[float, float]:
     """Edge and cloud compute per frame for the batches each ran (`pred`'s, at the plan's
     batch size, where they are not known), after its wait for a stage that `pred` has
-    waiting for its input (frames arriving at the predicted rate)."""
+    waiting for its input (idle as `pred` has it)."""
     edge, cloud = batches
-    fps = pred.throughput_fps
+    idle = [s if w else None for w, s in zip(pred.waits, pred.idle_s, strict=True)]
     return (
         pred.compute_ms[0]
         if not edge
-        else frame_ms(profiles["edge"], None, cut, edge, fps=fps if pred.waits[0] else None),
+        else frame_ms(profiles["edge"], None, cut, edge, idle_s=idle[0]),
         pred.compute_ms[1]
         if not cloud
-        else frame_ms(profiles["cloud"], cut, None, cloud, fps=fps if pred.waits[1] else None),
+        else frame_ms(profiles["cloud"], cut, None, cloud, idle_s=idle[1]),
     )
 
 

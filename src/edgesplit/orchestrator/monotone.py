@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from edgesplit.orchestrator.profile import CutCost
+from edgesplit.orchestrator.profile import BUSY, IDLE, LONG, CutCost
 
 
 def fit(values: Sequence[float], *, increasing: bool = True) -> list[float]:
@@ -46,9 +46,9 @@ def monotone_profile(
     whole = dict(whole_ms)
     update: list[dict[str, dict[int, float]]] = [{} for _ in ordered]
     for pre, suf, last in (  # last: the whole model's figures, fitted in place
-        ("prefix_ms", "suffix_ms", whole),
-        ("prefix_idle_ms", "suffix_idle_ms", {}),
-        ("prefix_long_ms", "suffix_long_ms", {}),
+        (*BUSY, whole),
+        (*IDLE, {}),
+        (*LONG, {}),
     ):
         sizes = (
             set.intersection(*(set(getattr(c, pre)) & set(getattr(c, suf)) for c in ordered))
