@@ -109,7 +109,7 @@ class Pauses(_Frozen):
         if not long or self.long_s <= self.idle_s or wait_s <= self.idle_s:
             return short
         w = min((wait_s - self.idle_s) / (self.long_s - self.idle_s), 1.0)
-        return {b: ms + w * max(long.get(b, ms) - ms, 0.0) for b, ms in short.items()}
+        return {b: (1 - w) * ms + w * max(long.get(b, ms), ms) for b, ms in short.items()}
 
 
 class NodeCost(_Frozen):
