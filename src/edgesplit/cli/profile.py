@@ -86,7 +86,7 @@ def run(
         typer.Option(
             min=0,
             help="Seconds of the long pause each segment is also timed after, once a pass "
-            "(a stage behind a thin uplink waits that long between batches; 0: skip).",
+            "(a stage whose input comes over a thin uplink idles that long; 0: skip).",
         ),
     ] = 2.0,
     threads: Annotated[

@@ -10,8 +10,8 @@ edge of the testbed):
   suffix three times: busy (run after run, as the pipeline's bottleneck stage runs), after
   idle (a run that starts after the stage waited a moment for its input, as every other
   stage's does: a small segment then costs 2-3x more; see profiler), and after a long
-  pause (seconds, as a stage behind a thin uplink waits: on a shared VM a 25 ms run then
-  costs up to 4x more, `CutCost.prefix` interpolates on the wait);
+  pause (seconds, as a stage whose input comes over a thin uplink idles: on a shared VM a
+  25 ms run then costs up to 4x more, `CutCost.prefix` interpolates on the wait);
 - per node: ONNX Runtime's own profile of the whole model (time, op type), and FLOPs;
 - bytes: each cut's bytes per frame, raw and as each encoding puts them on the wire;
 - accuracy: for each cut and lossy encoding, the top-1 agreement with the unsplit model

@@ -10,7 +10,8 @@ Every figure the cost model uses is measured here, on the tier it describes:
   after idle (each run after an IDLE_S pause, as a stage that waits for its input makes
   them: AlexNet's last layer runs in 0.13 ms a frame busy, 0.35 after a pause of 5 ms or
   more, 0.30-0.37 in a cloud stage behind the edge), and after a long pause (LONG_S, one
-  run a pass: a stage behind a thin uplink waits seconds between batches, and on the
+  run a pass: a stage whose input comes over a thin uplink idles seconds between
+  batches, and on the
   testbed's VM a run then costs far more than after 20 ms, CPU time, not wall time:
   ResNet-50's cut 15 prefix at batch 4, 25 ms busy and after 20 ms, 67 after 1 s, 105
   after 2 s, 119 after 4 s, the host's cores having slowed or been lent while idle; the
