@@ -71,7 +71,10 @@ def test_prefix_and_suffix_add_up_to_the_whole_model(profile: TierProfile) -> No
 
 
 def test_every_cut_is_timed_after_a_short_and_a_long_pause_too(profile: TierProfile) -> None:
-    assert profile.pauses == Pauses(idle_s=profiler.IDLE_S, long_s=LONG_S)
+    # After the long pause: one cut in LONG_EVERY and the last timed, the others filled in
+    assert profile.pauses == Pauses(
+        idle_s=profiler.IDLE_S, long_s=LONG_S, long_every=profiler.LONG_EVERY
+    )
     for c in profile.cuts:
         tables = [c.prefix_idle_ms, c.suffix_idle_ms, c.prefix_long_ms, c.suffix_long_ms]
         assert all(t.keys() == c.prefix_ms.keys() for t in tables)
@@ -188,7 +191,7 @@ def test_the_profile_commands(kafka: KafkaSettings, tmp_path: Path) -> None:
         app,
         [
             "profile", "mnist_cnn", "--tier", "edge", "--no-publish", "-o", str(out),
-            "--reps", "3", "--agreement-frames", "32", "--long-pause", "0.05",
+            "--reps", "3", "--agreement-frames", "32", "--long-pause", "0.05", "--long-every", "3",
             "--bootstrap", kafka.bootstrap_servers,
         ],
     )  # fmt: skip
@@ -197,10 +200,14 @@ def test_the_profile_commands(kafka: KafkaSettings, tmp_path: Path) -> None:
     assert "Mbit/s" in res.output
     saved = load_profile(out)
     assert saved.model == "mnist_cnn" and saved.tier == "edge" and saved.link is not None
+    assert saved.pauses.long_every == 3 and all(c.suffix_long_ms for c in saved.cuts)
     shown = runner.invoke(app, ["profile", "show", str(out)])
     assert shown.exit_code == 0, shown.output
     assert "mnist_cnn on edge" in shown.output
-    legend = "busy, after a 20 ms pause (20ms), after a 0.05 s pause (0.05s)"
+    legend = (
+        "busy, after a 20 ms pause (20ms), after a 0.05 s pause (0.05s) "
+        "(timed on one cut in 3 and the last, interpolated between)"
+    )
     assert legend in " ".join(shown.output.split())
     assert "link:" in shown.output and "Mbit/s" in shown.output
     missing = runner.invoke(app, ["profile", "show"])
@@ -263,6 +270,8 @@ def test_a_stolen_profile_says_to_profile_again(profile: TierProfile, tmp_path: 
 def test_a_long_pause_no_longer_than_the_short_one_is_refused(mnist: Path) -> None:
     with pytest.raises(ConfigError, match="long pause"):
         profile_model("mnist_cnn", mnist, "edge", long_pause_s=0.01, agreement_frames=0)
+    with pytest.raises(ConfigError, match="long-every"):
+        profile_model("mnist_cnn", mnist, "edge", long_every=0, agreement_frames=0)
 
 
 def test_cpu_quota_reads_the_cgroup(tmp_path: Path) -> None:

@@ -89,6 +89,14 @@ def run(
             "(a stage whose input comes over a thin uplink idles that long; 0: skip).",
         ),
     ] = 2.0,
+    long_every: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Time the long pause on every this many cuts (and the last); the others "
+            "get what it adds interpolated between them (1: every cut, twice as long).",
+        ),
+    ] = 4,
     threads: Annotated[
         int, typer.Option(min=1, help="ONNX Runtime threads, as the stages will run.")
     ] = 1,
@@ -127,7 +135,7 @@ def run(
         inner = [
             "--tier", tier, "--batch-sizes", ",".join(map(str, sizes)), "--reps", str(reps),
             "--warmup", str(warmup), "--passes", str(passes), "--threads", str(threads),
-            "--long-pause", str(long_pause),
+            "--long-pause", str(long_pause), "--long-every", str(long_every),
             "--agreement-frames", str(agreement_frames), "--out", str(target.resolve()),
             *(["--no-link"] if no_link else []), *(["--no-publish"] if no_publish else []),
         ]  # fmt: skip
@@ -146,6 +154,7 @@ def run(
             name, onnx_path, tier, batch_sizes=sizes, reps=reps, warmup=warmup,
             passes=passes, threads=threads, agreement_frames=agreement_frames,
             settings=None if no_link else settings, progress=report, long_pause_s=long_pause,
+            long_every=long_every,
         )  # fmt: skip
     save_profile(profile, target)
     if settings is not None and not no_publish:
@@ -294,6 +303,9 @@ def render(profile: TierProfile) -> None:
         )
     console.print(table)
     after = "".join(f", after a {pause} pause ({pause.replace(' ', '')})" for pause in pauses)
+    every = profile.pauses.long_every
+    if long and every > 1:
+        after += f" (timed on one cut in {every} and the last, interpolated between)"
     console.print(f"ms per batch of b frames, prefix+suffix: busy{after}", highlight=False)
     whole = ", ".join(
         f"b{b} {ms:.2f} ms ({ms / b:.2f}/frame)" for b, ms in profile.whole_ms.items()

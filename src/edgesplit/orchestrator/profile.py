@@ -90,6 +90,7 @@ class Pauses(_Frozen):
 
     idle_s: float = Field(default=0.02, gt=0)
     long_s: float = Field(default=0.0, ge=0)
+    long_every: int = Field(default=1, ge=1)  # cuts timed after it: every this many (longpause)
 
     def after(
         self,

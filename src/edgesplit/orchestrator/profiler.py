@@ -15,7 +15,9 @@ Every figure the cost model uses is measured here, on the tier it describes:
   testbed's VM a run then costs far more than after 20 ms, CPU time, not wall time:
   ResNet-50's cut 15 prefix at batch 4, 25 ms busy and after 20 ms, 67 after 1 s, 105
   after 2 s, 119 after 4 s, the host's cores having slowed or been lent while idle; the
-  cost model interpolates on the wait, profile.Pauses). The process's
+  cost model interpolates on the wait, profile.Pauses); that, on every LONG_EVERY-th cut
+  and the last, the others interpolated (longpause: what the pause adds moves slowly
+  along the cuts). The process's
   CPU time is what is timed, then spread over the CPUs the runs can use
   (min(threads, the tier's CPU quota)): under a CFS quota, wall time per run is
   bimodal (a run throttled or not), its CPU time is not, and the average wall time of a
@@ -74,6 +76,7 @@ from edgesplit.orchestrator.flops import GraphCosts
 from edgesplit.orchestrator.graph import Cut, ModelGraph, StageGraph
 from edgesplit.orchestrator.inputs import model_frames
 from edgesplit.orchestrator.linkprobe import probe_link
+from edgesplit.orchestrator.longpause import fill, sampled
 from edgesplit.orchestrator.monotone import monotone_profile
 from edgesplit.orchestrator.profile import TIMES, CutCost, NodeCost, Pauses, TierProfile
 from edgesplit.orchestrator.steal import MAX_STEAL, CpuClock, steal_since
@@ -89,6 +92,7 @@ WHOLE_EVERY = 8  # cuts timed between two timings of the whole model
 PASSES = 3  # passes over the cuts: each cut's figure is the median of its passes
 IDLE_S = 0.02  # the pause before each run timed after idle
 LONG_S = 2.0  # the pause before each run timed after a long pause
+LONG_EVERY = 4  # cuts timed after the long pause: every this many, the others interpolated
 STRAY = 0.4  # a cut whose prefix + suffix is this far off the whole model is timed again
 SHARE_TRIES = 3  # cpu_share readings at most while the hypervisor steals over MAX_STEAL
 _MIN_PROBE, _MAX_PROBE = 16 * 1024, 1024 * 1024
@@ -111,10 +115,11 @@ def profile_model(
     cache: Path | None = None,
     passes: int = PASSES,
     long_pause_s: float = LONG_S,
+    long_every: int = LONG_EVERY,
 ) -> TierProfile:
     """Profile `onnx_path` on this machine as tier `tier` (see the module's docstring)."""
     sizes = tuple(sorted(set(batch_sizes)))
-    _check(sizes, min(reps, threads, passes), warmup, long_pause_s)
+    _check(sizes, min(reps, threads, passes, long_every), warmup, long_pause_s)
     cache = cache or cache_dir()
     cpus = cpus if cpus is not None else cpu_quota()
     parallel = min(float(threads), cpus)
@@ -126,7 +131,7 @@ def profile_model(
     frames = model_frames(info, max(sizes), cache=cache)
     feed = {info.name: frames}
     whole = Executor(onnx_path, [spec(info)], [spec(t) for t in graph.outputs], threads=threads)
-    pauses = Pauses(idle_s=IDLE_S, long_s=long_pause_s)
+    pauses = Pauses(idle_s=IDLE_S, long_s=long_pause_s, long_every=long_every)
     timing = _Timing(sizes, math.ceil(reps / passes), warmup, threads, parallel, Evictor(), pauses)
     share = cpu_share(whole, _head(feed, max(sizes)), parallel)  # again at the end
 
@@ -141,9 +146,10 @@ def profile_model(
             progress=progress,
         )  # fmt: skip
     singles = [c for c in graph.cuts() if c.single]
+    long_timed = sampled(len(singles), long_every) if long_pause_s > 0 else set()
 
-    def measure(cut: Cut, known: CutCost | None = None) -> CutCost:
-        return _cut_cost(graph, costs, cut, feed, timing, agreement, known)
+    def measure(i: int, known: CutCost | None = None) -> CutCost:
+        return _cut_cost(graph, costs, singles[i], feed, timing, agreement, known, i in long_timed)
 
     # Each cut is timed in `passes` passes over all the cuts, a pass apart, and the whole
     # model every WHOLE_EVERY cuts throughout, its median kept: the statistic each cut's
@@ -156,7 +162,7 @@ def profile_model(
     for done in range(total):
         i = done % len(singles)
         known = timed[i][0][1] if timed[i] else None
-        timed[i].append((done + 0.5, measure(singles[i], known)))
+        timed[i].append((done + 0.5, measure(i, known)))
         if (done + 1) % WHOLE_EVERY == 0 or done + 1 == total:
             samples.append(whole_sample())
             sampled_at.append(done + 1.0)
@@ -171,11 +177,11 @@ def profile_model(
     # A cut whose prefix + suffix still strays far from the whole model is timed again,
     # keeping the faster figures: other work only ever slows a run down.
     now = drift_factors(sampled_at, samples, sampled_at[-1])
-    for i, (cut, cost) in enumerate(zip(singles, cut_costs, strict=True)):
+    for i, cost in enumerate(cut_costs):
         if _strays(cost, whole_ms):
-            cut_costs[i] = _faster(cost, corrected(measure(cut, cost), now))
-            log.info("cut_retimed", cut=cut.index)
-    cut_costs, whole_ms = monotone_profile(cut_costs, whole_ms)
+            cut_costs[i] = _faster(cost, corrected(measure(i, cost), now))
+            log.info("cut_retimed", cut=cost.index)
+    cut_costs, whole_ms = monotone_profile(fill(cut_costs), whole_ms)
     link = transport = None
     if settings is not None:
         probe = int(statistics.median(c.bytes_per_frame for c in cut_costs)) if cut_costs else 0
@@ -213,7 +219,9 @@ def profile_model(
 
 def _check(sizes: tuple[int, ...], least: int, warmup: int, long_pause_s: float) -> None:
     if not sizes or sizes[0] < 1 or least < 1 or warmup < 0:
-        raise ConfigError("batch sizes, reps, passes and threads must be >= 1, warmup >= 0")
+        raise ConfigError(
+            "batch sizes, reps, passes, threads and long-every must be >= 1, warmup >= 0"
+        )
     if long_pause_s != 0 and long_pause_s <= IDLE_S:
         raise ConfigError(f"the long pause must be 0 (none) or over {IDLE_S} s")
 
@@ -351,9 +359,11 @@ def _cut_cost(
     timing: _Timing,
     agreement: dict[int, dict[str, float]],
     known: CutCost | None = None,
+    long: bool = True,
 ) -> CutCost:
-    """`cut` timed; its bytes, memory, FLOPs and agreement measured too, or, given what is
-    `known` of it from an earlier timing (they do not change between timings), kept."""
+    """`cut` timed (after the long pause too where `long`); its bytes, memory, FLOPs and
+    agreement measured too, or, given what is `known` of it from an earlier timing (they
+    do not change between timings), kept."""
     first, second = graph.split([cut])
     prefix, suffix = executor(first, timing.threads), executor(second, timing.threads)
     times: dict[str, dict[int, float]] = {name: {} for name in TIMES}
@@ -366,7 +376,7 @@ def _cut_cost(
         inner = {t.name: activations[t.name] for t in second.inputs}
         times["suffix_ms"][b] = timing.ms(suffix, inner)
         times["suffix_idle_ms"][b] = timing.idle_ms(suffix, inner)
-        if timing.pauses.long_s > 0:
+        if long and timing.pauses.long_s > 0:
             times["prefix_long_ms"][b] = timing.long_ms(prefix, part)
             times["suffix_long_ms"][b] = timing.long_ms(suffix, inner)
     if known is not None:
