@@ -85,10 +85,12 @@ def run(
         float,
         typer.Option(
             min=0,
-            help="Seconds of the long pause each segment is also timed after, once a pass "
-            "(a stage whose input comes over a thin uplink idles that long; 0: skip).",
+            help="Seconds of a long pause (2, say) to time each segment after too, once a "
+            "pass, for a stage whose input comes over a thin uplink and idles that long "
+            "(0: none, the default: on the testbed's VM it helped ResNet-50's predictions "
+            "and hurt MobileNetV2's; it doubles the profile's time at --long-every 1).",
         ),
-    ] = 2.0,
+    ] = 0.0,
     long_every: Annotated[
         int,
         typer.Option(
