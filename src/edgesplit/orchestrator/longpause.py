@@ -7,9 +7,9 @@ moves slowly along the cuts, unlike the figures themselves: ResNet-50's edge pre
 batch 1 gain 5-15 ms over the first half of the cuts, 10-37 over the second, while
 they grow from 0.2 to 127 ms. So the profiler times the long pause on every few cuts
 (`sampled`), and each cut between two timed ones gets its own figure after the short
-pause plus the penalty interpolated linearly between them (`fill`). Predicting the 11
-cuts of a ResNet-50 validation from every 4th cut's penalty, or every 10th, left every
-stage within 15% that the full tables put there.
+pause plus the penalty interpolated linearly between them (`fill`). ResNet-50's 41-cut
+validation, predicted again from every 4th cut's penalty: cloud stages of 1 ms or more
+within 15% 106/111, against 105/111 from every cut's; the edge's unchanged.
 """
 
 from __future__ import annotations
