@@ -151,7 +151,9 @@ def profile_model(
     long_timed = sampled(len(singles), long_every) if long_pause_s > 0 else set()
 
     def measure(i: int, known: CutCost | None = None) -> CutCost:
-        return _cut_cost(graph, costs, singles[i], feed, timing, agreement, known, i in long_timed)
+        return _cut_cost(
+            graph, costs, singles[i], feed, timing, agreement, known, long=i in long_timed
+        )
 
     # Each cut is timed in `passes` passes over all the cuts, a pass apart, and the whole
     # model every WHOLE_EVERY cuts throughout, its median kept: the statistic each cut's
@@ -361,7 +363,8 @@ def _cut_cost(
     timing: _Timing,
     agreement: dict[int, dict[str, float]],
     known: CutCost | None = None,
-    long: bool = True,
+    *,
+    long: bool,
 ) -> CutCost:
     """`cut` timed (after the long pause too where `long`); its bytes, memory, FLOPs and
     agreement measured too, or, given what is `known` of it from an earlier timing (they
@@ -378,7 +381,7 @@ def _cut_cost(
         inner = {t.name: activations[t.name] for t in second.inputs}
         times["suffix_ms"][b] = timing.ms(suffix, inner)
         times["suffix_idle_ms"][b] = timing.idle_ms(suffix, inner)
-        if long and timing.pauses.long_s > 0:
+        if long:
             times["prefix_long_ms"][b] = timing.long_ms(prefix, part)
             times["suffix_long_ms"][b] = timing.long_ms(suffix, inner)
     if known is not None:
