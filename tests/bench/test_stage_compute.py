@@ -48,9 +48,12 @@ def test_each_run_counts_the_batches_that_ended_during_it(
     assert producer.flush(30) == 0
     profiles = {"edge": profile("edge", [1.0, 1.0], [100])}
     published = stage_batches(kafka, plan)
-    first = stage_compute_ms(published, plan, 4, profiles, (1_000, 1_999))[0]
-    second = stage_compute_ms(published, plan, 4, profiles, (2_000, 9_999))[0]
+    first = stage_compute_ms(published, plan, 4, profiles, [(1_000, 1_999)])[0]
+    second = stage_compute_ms(published, plan, 4, profiles, [(2_000, 9_999)])[0]
     both = stage_compute_ms(published, plan, 4, profiles)[0]
     assert (first.ms, first.batches) == (2.0, {4: 5})
     assert (second.ms, second.batches) == (3.0, {1: 5})
     assert both.batches == {4: 5}  # full batches hold most frames: the busy run's figure
+    # in steady state: each run's first 4 frames left out (one batch of four, four of one)
+    steady = stage_compute_ms(published, plan, 4, profiles, [(1_000, 1_999), (5_000, 9_999)], 4)
+    assert steady[0].batches == {4: 4}  # and the one frame left of the second run

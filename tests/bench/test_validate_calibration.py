@@ -17,8 +17,10 @@ from edgesplit.bench.prediction import (
     factors,
     median_runs,
     per_frame,
+    steady,
 )
 from edgesplit.orchestrator.costmodel import Candidate, predict
+from edgesplit.stages.stats import BatchSample
 from tests.orchestrator.synthetic import env_of, with_idle
 
 UNIT, SIZES = [2.0, 2.0, 4.0, 8.0], [40_000, 20_000, 5_000]
@@ -141,6 +143,18 @@ def test_measured_compute_is_over_full_batches_where_they_hold_most_frames() -> 
     # a stage behind a slow link: batches of one mostly, so all of them, with their sizes
     ms, used = per_frame([(1, 5.0), (1, 7.0), (1, 6.0), (2, 8.0), (4, 8.0)], 4)
     assert ms == pytest.approx(34.0 / 9) and used == {1: 3, 2: 1, 4: 1}
+
+
+def test_a_runs_compute_is_measured_once_the_pipeline_is_full() -> None:
+    # warm-up frames (3), the first micro-batch after their round trip (slow), the rest
+    run = [BatchSample(t, size, 0.0, ms, ms) for t, size, ms in [
+        (10, 3, 11.0), (20, 4, 20.0), (30, 4, 14.0), (40, 4, 14.5), (50, 2, 7.0), (99, 4, 1.0)
+    ]]  # fmt: skip
+    assert [b.end_us for b in steady(run, 10, 50, 7)] == [30, 40, 50]
+    assert [b.end_us for b in steady(list(reversed(run)), 10, 50, 7)] == [30, 40, 50]
+    assert [b.end_us for b in steady(run, 0, 50, 0)] == [10, 20, 30, 40, 50]
+    # a run too short to skip anything keeps all its batches
+    assert [b.end_us for b in steady(run, 0, 20, 7)] == [10, 20]
 
 
 def test_repeated_runs_become_one_check_of_their_medians_predicted_for_all_their_batches() -> None:

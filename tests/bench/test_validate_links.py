@@ -1,8 +1,8 @@
-"""The validation's link figures: the best of several probes of each uplink."""
+"""The validation's link figures (the best of several probes of each uplink) and run sizes."""
 
 from __future__ import annotations
 
-from edgesplit.bench.validate import best_reading
+from edgesplit.bench.validate import best_reading, run_frames
 
 
 def test_one_low_probe_of_the_link_does_not_set_its_figure() -> None:
@@ -15,3 +15,11 @@ def test_one_low_probe_of_the_link_does_not_set_its_figure() -> None:
 
     assert best_reading(probe, "100mbit") == 95.1e6
     assert asked == ["100mbit"] * 3
+
+
+def test_a_run_holds_several_micro_batches_unless_they_take_too_long() -> None:
+    assert run_frames(100.0, 5.0, 4, 5000) == 500  # about run_s seconds of frames
+    assert run_frames(2.0, 5.0, 4, 5000) == 24  # 6 micro-batches: 12 s
+    assert run_frames(0.5, 5.0, 4, 5000) == 10  # 20 s of frames, not 48 s
+    assert run_frames(0.1, 5.0, 4, 5000) == 8  # two micro-batches at the least
+    assert run_frames(100.0, 5.0, 4, 300) == 300  # at most `most`

@@ -192,21 +192,25 @@ def stage_compute_ms(
     plan: Plan,
     batch: int,
     profiles: Mapping[str, TierProfile],
-    during: tuple[int, int] | None = None,
+    runs: Sequence[tuple[int, int]] = (),
+    skip: int = 0,
 ) -> dict[int, StageCompute]:
     """Each stage's measured ONNX Runtime time per frame as its tier's profile counts it
     (CPU time over min(threads, CPUs)), from the batches its metrics `published`
-    (`stage_batches`) that ended `during` (from, to: µs since the epoch; None: all): the
-    median over its full batches where they hold at least half its frames; otherwise the
-    mean over all its batches, whose sizes come with it (a stage that is not the
-    bottleneck takes frames as they come: an AlexNet cut's cloud stage behind a 5 Mbit/s
-    uplink ran batches of one, at 23 ms a frame where a full batch of four costs 15)."""
-    start, end = during if during is not None else (0, 2**63)
+    (`stage_batches`) that ended during `runs` (from, to: µs since the epoch; none: all
+    its batches), each run's after its first `skip` frames (`steady`): the median over
+    its full batches where they hold at least half its frames; otherwise the mean over
+    all its batches, whose sizes come with it (a stage that is not the bottleneck takes
+    frames as they come: an AlexNet cut's cloud stage behind a 5 Mbit/s uplink ran
+    batches of one, at 23 ms a frame where a full batch of four costs 15)."""
     out = {}
     for stage, samples in published.items():
-        batches = [
-            (b.size, b.compute_cpu_ms or b.compute_ms) for b in samples if start <= b.end_us <= end
-        ]
+        kept = (
+            [b for start, end in runs for b in steady(samples, start, end, skip)]
+            if runs
+            else samples
+        )
+        batches = [(b.size, b.compute_cpu_ms or b.compute_ms) for b in kept]
         if not batches:
             continue
         cpu_ms, used = per_frame(batches, batch)
@@ -215,6 +219,22 @@ def stage_compute_ms(
         if ms is not None:
             out[stage] = StageCompute(ms, used)
     return out
+
+
+def steady(samples: Sequence[BatchSample], start: int, end: int, skip: int) -> list[BatchSample]:
+    """The batches that ended between `start` and `end`, once the pipeline was full: those
+    after the first `skip` frames (a run's warm-up frames and first micro-batch, as
+    `kafka_runs.steady_fps` counts throughput), all of them where none would be left.
+    The first micro-batch after the warm-up frames' round trip runs after a pause: on
+    MobileNetV2's edge, 15-40% slower than the next; in a run of two it was half the
+    figure."""
+    during = sorted((b for b in samples if start <= b.end_us <= end), key=lambda b: b.end_us)
+    seen = 0
+    for i, b in enumerate(during):
+        if seen >= skip:
+            return during[i:]
+        seen += b.size
+    return during
 
 
 def per_frame(batches: Sequence[tuple[int, float]], batch: int) -> tuple[float, dict[int, int]]:

@@ -5,10 +5,11 @@ On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the
 - prediction: every single-tensor cut is deployed as a 2-stage plan (edge | cloud) and
   measured at every uplink. Its measured stage compute (ONNX Runtime CPU time per frame
   from the stages' own metrics, over min(threads, the tier's CPUs) as the profile counts
-  it; in full micro-batches, or predicted for the batch sizes a stage ran: `prediction`)
-  and throughput (frames/s once the pipeline is full: the
-  answers after the first micro-batch's, `kafka_runs.steady_fps`) are set against what
-  the cost model predicts from the two profiles;
+  it; in full micro-batches, or predicted for the batch sizes a stage ran; both once the
+  pipeline is full: after the warm-up frames and the first micro-batch, `prediction`)
+  and throughput (frames/s once the pipeline is full: the answers after the first
+  micro-batch's, `kafka_runs.steady_fps`) are set against what the cost model predicts
+  from the two profiles;
 - choice: at each uplink, the plan `plan auto` chooses from the profiles and the measured
   link is deployed and measured next to the best cut measured (the oracle), edge-only and
   cloud-only: first from the sweep, then side by side (the four plans one after another,
@@ -21,8 +22,10 @@ On the emulated tiers (a CPU-quota edge behind a shaped uplink, the cloud on the
   pass over the cuts, the median of their factors applied) -- what the orchestrator
   learns from the first plan's stage metrics. The report gives both.
 
-A run is sized from its prediction (about `run_s` seconds of frames, at least two
-micro-batches), so that slow cuts at slow uplinks still finish instead of hitting a budget.
+A run is sized from its prediction (about `run_s` seconds of frames, at least STEADY_BATCHES
+micro-batches where they take at most STEADY_S, two at the least), so that slow cuts at
+slow uplinks still finish instead of hitting a budget, and a stage's compute is measured
+over several batches after its first (`prediction.steady`).
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ LinkProbe = Callable[[str], float]  # uplink setting -> measured payload bits/s
 MAX_FRAMES = 5000  # per run (the real frames are cycled)
 MAX_BYTES = 96 * 2**20  # of frames per run: about 670 photos of 224 x 224 x 3 bytes
 LINK_READINGS = 3  # per uplink, the highest kept (`best_reading`)
+STEADY_BATCHES = 6  # micro-batches a run holds at least, where that takes at most STEADY_S
+STEADY_S = 20.0  # (its first is not counted: `prediction.steady`)
 RUN_TRIES = 3  # runs at most of one plan while the hypervisor steals over MAX_STEAL
 
 
@@ -97,6 +102,12 @@ class _Ctx:
     progress: Progress
     speed: SpeedProbe | None = None
     plans: int = 0
+
+    @property
+    def skip(self) -> int:
+        """Frames of a run before the pipeline is full: the warm-up frames and the first
+        micro-batch (`prediction.steady`)."""
+        return kr.WARMUP_FRAMES + self.batch
 
     def env(self, link_bps: float) -> Environment:
         return auto.environment(self.profiles, ("edge", "cloud"), {"edge": link_bps}, self.batch)
@@ -118,10 +129,11 @@ class _Ctx:
         return plan, path
 
     def measure(self, plan: Plan, path: Path, where: kr.Where, fps: float) -> kr.RunFigures:
-        """Throughput of about `run_s` seconds of frames, as many as predicted for that;
-        measured again if the hypervisor stole more than MAX_STEAL of the CPU (`less_stolen`)."""
+        """Throughput of about `run_s` seconds of frames, as many as predicted for that (at
+        least STEADY_BATCHES micro-batches where they take at most STEADY_S); measured
+        again if the hypervisor stole more than MAX_STEAL of the CPU (`less_stolen`)."""
         most = min(MAX_FRAMES, MAX_BYTES // self.profiles["edge"].frame_bytes)
-        count = int(min(most, max(2 * self.batch, fps * self.run_s)))
+        count = run_frames(fps, self.run_s, self.batch, most)
         frames = list(itertools.islice(itertools.cycle(self.frames), count))
         budget = min(max(3 * count / max(fps, 1e-3), 10.0), 120.0)
         run = functools.partial(
@@ -137,6 +149,14 @@ class _Ctx:
         with self.speed.metering() as reading:
             fig = run()
         return replace(fig, slowdown=self.speed.slowdown(reading))
+
+
+def run_frames(fps: float, run_s: float, batch: int, most: int) -> int:
+    """Frames for a run predicted at `fps`: about `run_s` seconds of them, at least
+    STEADY_BATCHES micro-batches where they take at most STEADY_S, two at the least, at
+    most `most`."""
+    steady = min(STEADY_BATCHES * batch, fps * STEADY_S)
+    return int(min(most, max(2 * batch, fps * run_s, steady)))
 
 
 def best_reading(probe: LinkProbe, uplink: str, readings: int = LINK_READINGS) -> float:
@@ -273,7 +293,7 @@ def _cut(ctx: _Ctx, cut: int, links: Mapping[str, float]) -> list[CutCheck]:
     published, checks = stage_batches(ctx.settings, plan), []
     for uplink, pred, fig, during in runs:
         # Each run's own batches: a stage busy behind a wide uplink waits behind a thin one.
-        measured = stage_compute_ms(published, plan, ctx.batch, ctx.profiles, during)
+        measured = stage_compute_ms(published, plan, ctx.batch, ctx.profiles, [during], ctx.skip)
         mixes = (_batches(measured.get(0)), _batches(measured.get(1)))
         checks.append(
             CutCheck(
@@ -397,14 +417,16 @@ def _one_tier(
     cand = Candidate((), (), (tier,))
     plan, path = ctx.plan(cand, name)
     where = _where_for(ctx, cand)
-    out = {}
+    out, runs = {}, []
     with kr.deployed(path, plan, ctx.settings, ctx.work / "state", where):
         for uplink, link in links.items():
             ctx.progress(f"{name} at {uplink}{of}")
             ctx.testbed.set(uplink=uplink)
             pred = predict(cand, ctx.env(link))
+            began = now_us()
             out[uplink] = ctx.measure(plan, path, where, pred.throughput_fps).throughput_fps
+            runs.append((began, now_us()))
     published = stage_batches(ctx.settings, plan)
-    compute = stage_compute_ms(published, plan, ctx.batch, ctx.profiles).get(0)
+    compute = stage_compute_ms(published, plan, ctx.batch, ctx.profiles, runs, ctx.skip).get(0)
     delete_topics(ctx.settings, [plan.topics.metrics])
     return out, compute
