@@ -143,6 +143,9 @@ def test_measured_compute_is_over_full_batches_where_they_hold_most_frames() -> 
     # a stage behind a slow link: batches of one mostly, so all of them, with their sizes
     ms, used = per_frame([(1, 5.0), (1, 7.0), (1, 6.0), (2, 8.0), (4, 8.0)], 4)
     assert ms == pytest.approx(34.0 / 9) and used == {1: 3, 2: 1, 4: 1}
+    # each size at its median: one batch of one that the host slowed 4x moves nothing
+    ms, used = per_frame([(1, 5.0), (1, 24.0), (1, 6.0), (1, 6.0), (2, 8.0), (4, 8.0)], 4)
+    assert ms == pytest.approx((4 * 6.0 + 8.0 + 8.0) / 10) and used == {1: 4, 2: 1, 4: 1}
 
 
 def test_a_runs_compute_is_measured_once_the_pipeline_is_full() -> None:

@@ -239,9 +239,12 @@ def steady(samples: Sequence[BatchSample], start: int, end: int, skip: int) -> l
 
 def per_frame(batches: Sequence[tuple[int, float]], batch: int) -> tuple[float, dict[int, int]]:
     """ms per frame of a stage's (size, ms) batches, and the batches it is over: its full
-    ones' median where they hold at least half its frames, else all of theirs' mean."""
+    ones' median where they hold at least half its frames; else all of them, each at its
+    size's median (a hiccup of the host moves a mean of a few batches, not a median)."""
     full = [ms / size for size, ms in batches if size == batch]
     if 2 * batch * len(full) >= sum(size for size, _ in batches):
         return statistics.median(full), {batch: len(full)}
-    ms = sum(ms for _, ms in batches) / sum(size for size, _ in batches)
-    return ms, dict(Counter(size for size, _ in batches))
+    sizes = Counter(size for size, _ in batches)
+    typical = {s: statistics.median(ms for size, ms in batches if size == s) for s in sizes}
+    ms = sum(n * typical[s] for s, n in sizes.items()) / sum(s * n for s, n in sizes.items())
+    return ms, dict(sizes)
