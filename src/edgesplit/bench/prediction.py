@@ -199,10 +199,11 @@ def stage_compute_ms(
     (CPU time over min(threads, CPUs)), from the batches its metrics `published`
     (`stage_batches`) that ended during `runs` (from, to: µs since the epoch; none: all
     its batches), each run's after its first `skip` frames (`steady`): the median over
-    its full batches where they hold at least half its frames; otherwise the mean over
-    all its batches, whose sizes come with it (a stage that is not the bottleneck takes
-    frames as they come: an AlexNet cut's cloud stage behind a 5 Mbit/s uplink ran
-    batches of one, at 23 ms a frame where a full batch of four costs 15)."""
+    its full batches where they hold at least half its frames; otherwise over all its
+    batches, each size at its median, the sizes coming with it (`per_frame`: a stage that
+    is not the bottleneck takes frames as they come: an AlexNet cut's cloud stage behind
+    a 5 Mbit/s uplink ran batches of one, at 23 ms a frame where a full batch of four
+    costs 15)."""
     out = {}
     for stage, samples in published.items():
         kept = (
@@ -225,9 +226,8 @@ def steady(samples: Sequence[BatchSample], start: int, end: int, skip: int) -> l
     """The batches that ended between `start` and `end`, once the pipeline was full: those
     after the first `skip` frames (a run's warm-up frames and first micro-batch, as
     `kafka_runs.steady_fps` counts throughput), all of them where none would be left.
-    The first micro-batch after the warm-up frames' round trip runs after a pause: on
-    MobileNetV2's edge, 15-40% slower than the next; in a run of two it was half the
-    figure."""
+    On MobileNetV2's edge the first full batch after a deploy ran 15-50% slower than the
+    next; a run of two batches would count it as half its figure."""
     during = sorted((b for b in samples if start <= b.end_us <= end), key=lambda b: b.end_us)
     seen = 0
     for i, b in enumerate(during):
