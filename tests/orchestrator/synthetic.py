@@ -49,7 +49,7 @@ def profile(
 
 def with_idle(p: TierProfile, extra_ms: float, long_ms: float | None = None) -> TierProfile:
     """`p` with every prefix and suffix timed after idle at `extra_ms` more per run, and
-    with `long_ms`, after a long pause (2 s) at that much more per run."""
+    with `long_ms`, after a long pause (1 s) at that much more per run."""
 
     def more(t: dict[int, float], extra: float) -> dict[int, float]:
         return {b: ms + extra for b, ms in t.items()}
@@ -62,7 +62,7 @@ def with_idle(p: TierProfile, extra_ms: float, long_ms: float | None = None) -> 
             update["suffix_long_ms"] = more(c.suffix_ms, long_ms)
         return c.model_copy(update=update)
 
-    pauses = Pauses(long_s=2.0 if long_ms is not None else 0.0)
+    pauses = Pauses(long_s=1.0 if long_ms is not None else 0.0)
     return p.model_copy(update={"cuts": tuple(timed(c) for c in p.cuts), "pauses": pauses})
 
 

@@ -220,9 +220,8 @@ def test_a_stage_that_waits_for_its_input_is_predicted_after_idle() -> None:
 
 
 def test_a_stage_idle_for_seconds_is_predicted_after_the_long_pause() -> None:
-    # Cut 1: the edge 14 ms a batch of 4 busy, 15 after 20 ms; the cloud 8.75, 9.75 after
-    # 20 ms and 18.75 after 2 s or more. Both wait, but the edge waits on its own uplink,
-    # sending all the while: only the cloud idles.
+    # Cut 1: the edge 14 ms a batch of 4 busy, 15 after 20 ms, 24 after 1 s or more; the
+    # cloud 8.75, 9.75 and 18.75.
     def at(uplink: float) -> Environment:
         env = env_of([2.0] * 6, [600_000] * 5, edge_speed=0.5, uplink=uplink)
         edge = with_idle(env.profile("edge"), 1.0, long_ms=10.0)
@@ -230,20 +229,21 @@ def test_a_stage_idle_for_seconds_is_predicted_after_the_long_pause() -> None:
         return replace(env, profiles={"edge": edge, "cloud": cloud})
 
     cand = Candidate((1,), ("raw",), ("edge", "cloud"))
-    # 5 Mbit/s carries a frame a second: the cloud idles ~3.8 s before each batch of 4
+    # 5 Mbit/s carries a frame a second: both stages idle seconds before each batch of 4,
+    # the edge waiting on its own uplink as much as the cloud behind it
     thin = predict(cand, at(5e6))
     assert thin.waits == (True, True) and thin.bottleneck == "stage 0's output over edge's uplink"
-    assert thin.idle_s[0] == 0.0 and thin.idle_s[1] == pytest.approx(1 / thin.throughput_fps)
-    assert thin.compute_ms == pytest.approx((15.0 / 4, 18.75 / 4))
+    assert thin.interval_s == pytest.approx((1 / thin.throughput_fps,) * 2)
+    assert thin.compute_ms == pytest.approx((24.0 / 4, 18.75 / 4))
     # 1 Gbit/s: a batch every 19 ms, the cloud idles 10 ms: the figure after 20 ms
     assert predict(cand, at(1e9)).compute_ms[1] == pytest.approx(9.75 / 4)
-    # a batch a second: in between, linear in the wait
-    between = predict(cand, at(4 * 8 * (600_000 + RECORD_OVERHEAD))).compute_ms[1] * 4
-    assert between == pytest.approx(9.75 + 9.0 * (1.0 - 0.00975 - 0.02) / 1.98)
+    # a batch every half second: in between, linear in the wait
+    between = predict(cand, at(8 * 8 * (600_000 + RECORD_OVERHEAD))).compute_ms[1] * 4
+    assert between == pytest.approx(9.75 + 9.0 * (0.5 - 0.00975 - 0.02) / 0.98)
     # a profile from before, without the long figure, keeps the short one
     old = env_of([2.0] * 6, [600_000] * 5, edge_speed=0.5, uplink=5e6)
     old = replace(old, profiles={t: with_idle(p, 1.0) for t, p in old.profiles.items()})
-    assert predict(cand, old).compute_ms[1] == pytest.approx(9.75 / 4)
+    assert predict(cand, old).compute_ms == pytest.approx((15.0 / 4, 9.75 / 4))
 
 
 def test_a_middle_stage_after_idle_pays_the_idle_cost_of_the_prefix_it_ends_with() -> None:

@@ -155,16 +155,16 @@ def predicted_compute(
 ) -> tuple[float, float]:
     """Edge and cloud compute per frame for the batches each ran (`pred`'s, at the plan's
     batch size, where they are not known), after its wait for a stage that `pred` has
-    waiting for its input (idle as `pred` has it)."""
+    waiting for its input (its frames as far apart as `pred` has them)."""
     edge, cloud = batches
-    idle = [s if w else None for w, s in zip(pred.waits, pred.idle_s, strict=True)]
+    gaps = [s if w else None for w, s in zip(pred.waits, pred.interval_s, strict=True)]
     return (
         pred.compute_ms[0]
         if not edge
-        else frame_ms(profiles["edge"], None, cut, edge, idle_s=idle[0]),
+        else frame_ms(profiles["edge"], None, cut, edge, interval_s=gaps[0]),
         pred.compute_ms[1]
         if not cloud
-        else frame_ms(profiles["cloud"], cut, None, cloud, idle_s=idle[1]),
+        else frame_ms(profiles["cloud"], cut, None, cloud, interval_s=gaps[1]),
     )
 
 

@@ -85,12 +85,12 @@ def run(
         float,
         typer.Option(
             min=0,
-            help="Seconds of a long pause (2, say) to time each segment after too, once a "
-            "pass, for a stage whose input comes over a thin uplink and idles that long "
-            "(0: none, the default: on the testbed's VM it helped ResNet-50's predictions "
-            "and hurt MobileNetV2's; on every cut it doubled a ResNet-50 profile's time).",
+            help="Seconds of the long pause to time each segment after too, once a pass, "
+            "for a stage that waits a few hundred ms or more before each batch (behind a "
+            "thin uplink, or on its own): what the wait costs has settled by the default; "
+            "0: none.",
         ),
-    ] = 0.0,
+    ] = 0.25,
     long_every: Annotated[
         int,
         typer.Option(

@@ -23,11 +23,10 @@ and cross the first tier's uplink when it runs elsewhere (cloud-only).
 Compute is the profile's busy figure (runs back to back) for throughput, and for the
 stages that set it; a stage with WAIT_MARGIN of room over the pipeline's rate waits for
 its input before each run, and its compute is the figure after that wait (`wait_s`: the
-frames of a run arriving at the pipeline's rate, less the run itself and less their time
-on the stage's own uplink, which keeps its process awake sending; a small segment
-costs 2-3x more after a moment's pause, and on a shared VM any segment up to 4x more
-after seconds, as behind a thin uplink: profiler), as is every stage's in the unloaded
-latency, after a moment's wait.
+frames of a run arriving at the pipeline's rate, less the run itself; a small segment
+costs 2-3x more after a moment's pause, and more again after a few hundred ms, as
+behind a thin uplink or waiting on its own: profiler), as is every stage's in the
+unloaded latency, after a moment's wait.
 """
 
 from __future__ import annotations
@@ -80,9 +79,7 @@ class Prediction:
     stage_ms: tuple[float, ...]  # per frame at the batch size: compute + codec + transport
     compute_ms: tuple[float, ...]  # per frame at the batch size: ONNX Runtime only
     waits: tuple[bool, ...]  # per stage: it waits for its input (compute_ms after a wait)
-    # per stage and frame, the seconds it is neither computing nor sending: the frame
-    # interval less the frame's time on the stage's uplink (0: busy)
-    idle_s: tuple[float, ...]
+    interval_s: tuple[float, ...]  # per stage: seconds between its frames (0: busy)
     link_fps: tuple[float, ...]  # per record stream crossing a link (inf: none crosses)
     wire_bytes: tuple[float, ...]  # per frame, each stage's output on the wire
     bottleneck: str
@@ -154,13 +151,13 @@ def segment_ms(
 
 
 def wait_s(
-    profile: TierProfile, start: int | None, end: int | None, batch: int, idle_s: float
+    profile: TierProfile, start: int | None, end: int | None, batch: int, interval_s: float
 ) -> float:
-    """Seconds a stage that waits for its input idles before a run of `batch` frames, each
-    frame leaving it `idle_s` free (`Prediction.idle_s`): that, less the run itself
-    (after a moment's wait), at least MOMENT."""
+    """Seconds a stage that waits for its input idles before a run of `batch` frames, its
+    frames arriving `interval_s` apart (`Prediction.interval_s`): their interval, less the run
+    itself (after a moment's wait), at least MOMENT."""
     run_s = segment_ms(profile, start, end, batch, MOMENT) / 1000
-    return max(batch * idle_s - run_s, MOMENT)
+    return max(batch * interval_s - run_s, MOMENT)
 
 
 def frame_ms(
@@ -169,16 +166,16 @@ def frame_ms(
     end: int | None,
     batches: Mapping[int, int],
     *,
-    idle_s: float | None = None,
+    interval_s: float | None = None,
 ) -> float:
     """ms per frame of the nodes between two cuts over a stage's `batches` (size -> how
-    many ran), busy, or with `idle_s` waiting for its input before each run, each frame
-    leaving it that long free (`wait_s`): a stage that is not its pipeline's bottleneck
+    many ran), busy, or with `interval_s` waiting for its input before each run, its frames
+    arriving that far apart (`wait_s`): a stage that is not its pipeline's bottleneck
     takes frames as they come, in smaller batches than its plan allows, each after a
     wait, at a higher cost per frame."""
 
     def run_ms(size: int) -> float:
-        wait = 0.0 if idle_s is None else wait_s(profile, start, end, size, idle_s)
+        wait = 0.0 if interval_s is None else wait_s(profile, start, end, size, interval_s)
         return segment_ms(profile, start, end, size, wait)
 
     frames = sum(size * n for size, n in batches.items())
@@ -284,19 +281,15 @@ def predict(c: Candidate, env: Environment) -> Prediction:
     limits += list(zip(link_fps, link_names, strict=True))
     throughput, bottleneck = min(limits, key=lambda x: x[0])
     waits = tuple(ms * throughput * WAIT_MARGIN < 1000 for ms in stage_ms)
-    # A stage whose uplink is the bottleneck waits on it, sending all the while: its
-    # process never idles (a ResNet-50 prefix behind 5 Mbit/s ran at its figure after
-    # 20 ms); one whose input is slow idles between runs (the suffix behind it ran at
-    # its figure after seconds).
-    outputs = link_fps[-len(c.tiers) :]
-    idle_s = tuple(
-        max(1 / throughput - 1 / out, 0.0) if w and throughput > 0 else 0.0
-        for w, out in zip(waits, outputs, strict=True)
-    )
+    # A stage waiting on its own uplink idles between runs too, its frames arriving at
+    # the link's rate (MobileNetV2's early prefixes behind 5-100 Mbit/s ran 15-35% over
+    # their figure after 20 ms, at their figure after a few hundred ms): sending keeps
+    # librdkafka's thread busy, not the model's.
+    intervals = tuple(1 / throughput if w and throughput > 0 else 0.0 for w in waits)
     for i, tier in enumerate(c.tiers):
         if waits[i]:
             p, start, end = env.profile(tier), bounds[i], bounds[i + 1]
-            wait = wait_s(p, start, end, batch, idle_s[i])
+            wait = wait_s(p, start, end, batch, intervals[i])
             compute_ms[i] = segment_ms(p, start, end, batch, wait) / batch
     return Prediction(
         throughput,
@@ -304,7 +297,7 @@ def predict(c: Candidate, env: Environment) -> Prediction:
         tuple(stage_ms),
         tuple(compute_ms),
         waits,
-        idle_s,
+        intervals,
         tuple(link_fps),
         tuple(wire),
         bottleneck,

@@ -9,17 +9,20 @@ Every figure the cost model uses is measured here, on the tier it describes:
   three times: busy (runs back to back, as the pipeline's bottleneck stage makes them),
   after idle (each run after an IDLE_S pause, as a stage that waits for its input makes
   them: AlexNet's last layer runs in 0.13 ms a frame busy, 0.35 after a pause of 5 ms or
-  more, 0.30-0.37 in a cloud stage behind the edge), and, asked for (`long_pause_s`,
-  e.g. LONG_S), after a long pause (one run a pass: a stage whose input comes over a
-  thin uplink idles seconds between batches, and on the
-  testbed's VM a run then costs far more than after 20 ms, CPU time, not wall time:
-  ResNet-50's cut 15 prefix at batch 4, 25 ms busy and after 20 ms, 67 after 1 s, 105
-  after 2 s, 119 after 4 s, the host's cores having slowed or been lent while idle; the
-  cost model interpolates on the wait, profile.Pauses); that, on every LONG_EVERY-th cut
-  and the last, the others interpolated (longpause: what the pause adds moves slowly
-  along the cuts). Off by default: it predicted ResNet-50's cloud stages idling behind
-  5 Mbit/s better, MobileNetV2's far worse (they ran at their figure after 20 ms,
-  seconds idle; see the README's validation). The process's
+  more, 0.30-0.37 in a cloud stage behind the edge), and after a long pause (LONG_S,
+  one run a pass: a stage whose input comes over a thin uplink, or that waits on its
+  own, idles a few hundred ms to seconds between batches, and a run then costs more
+  than after 20 ms, CPU time, not wall time: MobileNetV2's cut 5 prefix at batch 4 on
+  the 0.5-CPU edge, 1.8 ms busy, 2.3 after 20 ms, 3.6 after 200 ms, 3.7 after 500 ms,
+  3.4-3.6 a batch in a stage waiting on its own uplink; its cut 2 suffix at batch 1 on the
+  host, 4.9, 5.9, 7.7 after 250 ms, 7.4 after 2 s, 7.8-9.1 in a stage idling seconds
+  behind the edge; the cost model interpolates on the wait, profile.Pauses). Longer
+  pauses cost more only on some days (ResNet-50's cut 15 prefix at batch 4 on the edge:
+  25 ms busy and after 20 ms, 67 after 1 s, 105 after 2 s one day; 18.0, 18.5, 21.3
+  after 250 ms and 20.9 after 2 s another), so the figure is taken where the cost has
+  settled (before, none by default, and 2 s when asked for). That on every
+  LONG_EVERY-th cut and the last, the others interpolated (longpause: what the pause
+  adds moves slowly along the cuts). The process's
   CPU time is what is timed, then spread over the CPUs the runs can use
   (min(threads, the tier's CPU quota)): under a CFS quota, wall time per run is
   bimodal (a run throttled or not), its CPU time is not, and the average wall time of a
@@ -93,7 +96,7 @@ MIN_REP_MS = 5.0  # a timed repetition loops over runs for at least this long
 WHOLE_EVERY = 8  # cuts timed between two timings of the whole model
 PASSES = 3  # passes over the cuts: each cut's figure is the median of its passes
 IDLE_S = 0.02  # the pause before each run timed after idle
-LONG_S = 2.0  # a long pause worth timing after (`long_pause_s`; none by default)
+LONG_S = 0.25  # the long pause (`long_pause_s`): what a wait costs has settled after it
 LONG_EVERY = 4  # cuts timed after the long pause: every this many, the others interpolated
 STRAY = 0.4  # a cut whose prefix + suffix is this far off the whole model is timed again
 SHARE_TRIES = 3  # cpu_share readings at most while the hypervisor steals over MAX_STEAL
@@ -116,7 +119,7 @@ def profile_model(
     progress: Progress | None = None,
     cache: Path | None = None,
     passes: int = PASSES,
-    long_pause_s: float = 0.0,
+    long_pause_s: float = LONG_S,
     long_every: int = LONG_EVERY,
 ) -> TierProfile:
     """Profile `onnx_path` on this machine as tier `tier` (see the module's docstring)."""
