@@ -16,6 +16,7 @@ from edgesplit.orchestrator.costmodel import (
     RECORD_OVERHEAD,
     RESULT_BYTES,
     WAIT_MARGIN,
+    WAIT_SHARE,
     Candidate,
     Environment,
     predict,
@@ -221,7 +222,7 @@ def test_a_stage_that_waits_for_its_input_is_predicted_after_idle() -> None:
 
 def test_a_stage_idle_for_seconds_is_predicted_after_the_long_pause() -> None:
     # Cut 1: the edge 14 ms a batch of 4 busy, 15 after 20 ms, 24 after 1 s or more; the
-    # cloud 8.75, 9.75 and 18.75.
+    # cloud 8.75, 9.75 and 18.75. A stage pays WAIT_SHARE of what the long pause adds.
     def at(uplink: float) -> Environment:
         env = env_of([2.0] * 6, [600_000] * 5, edge_speed=0.5, uplink=uplink)
         edge = with_idle(env.profile("edge"), 1.0, long_ms=10.0)
@@ -234,12 +235,13 @@ def test_a_stage_idle_for_seconds_is_predicted_after_the_long_pause() -> None:
     thin = predict(cand, at(5e6))
     assert thin.waits == (True, True) and thin.bottleneck == "stage 0's output over edge's uplink"
     assert thin.interval_s == pytest.approx((1 / thin.throughput_fps,) * 2)
-    assert thin.compute_ms == pytest.approx((24.0 / 4, 18.75 / 4))
+    paid = WAIT_SHARE * 9.0
+    assert thin.compute_ms == pytest.approx(((15.0 + paid) / 4, (9.75 + paid) / 4))
     # 1 Gbit/s: a batch every 19 ms, the cloud idles 10 ms: the figure after 20 ms
     assert predict(cand, at(1e9)).compute_ms[1] == pytest.approx(9.75 / 4)
     # a batch every half second: in between, linear in the wait
     between = predict(cand, at(8 * 8 * (600_000 + RECORD_OVERHEAD))).compute_ms[1] * 4
-    assert between == pytest.approx(9.75 + 9.0 * (0.5 - 0.00975 - 0.02) / 0.98)
+    assert between == pytest.approx(9.75 + paid * (0.5 - 0.00975 - 0.02) / 0.98)
     # a profile from before, without the long figure, keeps the short one
     old = env_of([2.0] * 6, [600_000] * 5, edge_speed=0.5, uplink=5e6)
     old = replace(old, profiles={t: with_idle(p, 1.0) for t, p in old.profiles.items()})

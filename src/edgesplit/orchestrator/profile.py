@@ -70,17 +70,21 @@ class CutCost(_Frozen):
         """This cut with `f` applied to its timing tables `names`."""
         return self.model_copy(update={name: f(getattr(self, name)) for name in names})
 
-    def prefix(self, wait_s: float = 0.0, pauses: Pauses | None = None) -> dict[int, float]:
+    def prefix(
+        self, wait_s: float = 0.0, pauses: Pauses | None = None, share: float = 1.0
+    ) -> dict[int, float]:
         """The prefix's ms per batch: busy, or run after waiting `wait_s` for its input
         (`Pauses.after`)."""
         return (pauses or Pauses()).after(
-            wait_s, self.prefix_ms, self.prefix_idle_ms, self.prefix_long_ms
+            wait_s, self.prefix_ms, self.prefix_idle_ms, self.prefix_long_ms, share
         )
 
-    def suffix(self, wait_s: float = 0.0, pauses: Pauses | None = None) -> dict[int, float]:
+    def suffix(
+        self, wait_s: float = 0.0, pauses: Pauses | None = None, share: float = 1.0
+    ) -> dict[int, float]:
         """The suffix's ms per batch, as `prefix`."""
         return (pauses or Pauses()).after(
-            wait_s, self.suffix_ms, self.suffix_idle_ms, self.suffix_long_ms
+            wait_s, self.suffix_ms, self.suffix_idle_ms, self.suffix_long_ms, share
         )
 
 
@@ -98,18 +102,20 @@ class Pauses(_Frozen):
         busy: dict[int, float],
         idle: dict[int, float],
         long: dict[int, float],
+        share: float = 1.0,
     ) -> dict[int, float]:
         """ms per batch of a run after waiting `wait_s` (0: busy, back to back): the figure
         after the short pause up to `idle_s`, then linear in the wait up to the one after
         the long pause, that one beyond (a 25 ms prefix on the testbed's host: 25 ms
-        busy, 25 after 20 ms, 67 after 1 s, 105 after 2 s, 119 after 4 s). Never below
-        the busy figure; without a figure after a pause, the one before it."""
+        busy, 25 after 20 ms, 67 after 1 s, 105 after 2 s, 119 after 4 s), what the long
+        pause adds over the short one counted at `share`. Never below the busy figure;
+        without a figure after a pause, the one before it."""
         if wait_s <= 0:
             return busy
         short = {b: max(ms, idle.get(b, ms)) for b, ms in busy.items()}
         if not long or self.long_s <= self.idle_s or wait_s <= self.idle_s:
             return short
-        w = min((wait_s - self.idle_s) / (self.long_s - self.idle_s), 1.0)
+        w = share * min((wait_s - self.idle_s) / (self.long_s - self.idle_s), 1.0)
         return {b: (1 - w) * ms + w * max(long.get(b, ms), ms) for b, ms in short.items()}
 
 
