@@ -14,13 +14,13 @@ Every figure the cost model uses is measured here, on the tier it describes:
   own, idles a few hundred ms to seconds between batches, and a run then costs more
   than after 20 ms, CPU time, not wall time: MobileNetV2's cut 5 prefix at batch 4 on
   the 0.5-CPU edge, 1.8 ms busy, 2.3 after 20 ms, 3.6 after 200 ms, 3.7 after 500 ms,
-  3.4-3.6 a batch in a stage waiting on its own uplink; its cut 2 suffix at batch 1 on the
+  3.4-3.6 in a stage waiting on its own uplink; its cut 2 suffix at batch 1 on the
   host, 4.9, 5.9, 7.7 after 250 ms, 7.4 after 2 s, 7.8-9.1 in a stage idling seconds
   behind the edge; the cost model interpolates on the wait, profile.Pauses). Longer
-  pauses cost more only on some days (ResNet-50's cut 15 prefix at batch 4 on the edge:
-  25 ms busy and after 20 ms, 67 after 1 s, 105 after 2 s one day; 18.0, 18.5, 21.3
-  after 250 ms and 20.9 after 2 s another), so the figure is taken where the cost has
-  settled (before, none by default, and 2 s when asked for). That on every
+  pauses cost more only on some days (ResNet-50's cut 15 prefix at batch 4 on the
+  edge: 25 ms busy and after 20 ms, 67 after 1 s, 105 after 2 s one day; 18.0, 18.5,
+  21.3 after 250 ms and 20.9 after 2 s another), so the figure is taken where the
+  cost has settled (before, none by default, and 2 s when asked for). That on every
   LONG_EVERY-th cut and the last, the others interpolated (longpause: what the pause
   adds moves slowly along the cuts). The process's
   CPU time is what is timed, then spread over the CPUs the runs can use
