@@ -17,11 +17,12 @@ from edgesplit.errors import ConfigError
 from edgesplit.kafka.admin import ping
 from edgesplit.orchestrator import profiler
 from edgesplit.orchestrator.agreement import cache_file
+from edgesplit.orchestrator.cpuquota import cpu_quota
 from edgesplit.orchestrator.flops import GraphCosts
 from edgesplit.orchestrator.graph import ModelGraph
 from edgesplit.orchestrator.linkprobe import PROBE_PREFIX, probe_link
 from edgesplit.orchestrator.profile import Pauses, TierProfile, load_profile, save_profile
-from edgesplit.orchestrator.profiler import cpu_quota, profile_model
+from edgesplit.orchestrator.profiler import profile_model
 from edgesplit.orchestrator.profiles_topic import publish_profile, read_profiles
 from tests.support import zoo_onnx
 
@@ -216,11 +217,6 @@ def test_the_profile_commands(kafka: KafkaSettings, tmp_path: Path) -> None:
     assert missing.exit_code != 0
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 class _Busy:
     """An executor whose run takes 2 ms of CPU."""
 
@@ -274,21 +270,3 @@ def test_a_long_pause_no_longer_than_the_short_one_is_refused(mnist: Path) -> No
         profile_model("mnist_cnn", mnist, "edge", long_pause_s=0.01, agreement_frames=0)
     with pytest.raises(ConfigError, match="long-every"):
         profile_model("mnist_cnn", mnist, "edge", long_every=0, agreement_frames=0)
-
-
-def test_cpu_quota_reads_the_cgroup(tmp_path: Path) -> None:
-    import os  # noqa: PLC0415
-
-    cpus = len(os.sched_getaffinity(0))
-    v2, v1 = tmp_path / "v2", tmp_path / "v1"
-    _write(v2 / "proc" / "cgroup", "0::/bench/edge\n")
-    _write(v2 / "fs" / "bench" / "edge" / "cpu.max", "50000 100000\n")
-    _write(v2 / "fs" / "bench" / "cpu.max", "max 100000\n")
-    assert cpu_quota(v2 / "proc", v2 / "fs") == min(0.5, cpus)
-    _write(v1 / "proc" / "cgroup", "4:memory:/x\n2:cpu,cpuacct:/edgesplit-edge\n")
-    _write(v1 / "fs" / "cpu,cpuacct" / "edgesplit-edge" / "cpu.cfs_quota_us", "2500\n")
-    _write(v1 / "fs" / "cpu,cpuacct" / "edgesplit-edge" / "cpu.cfs_period_us", "10000\n")
-    _write(v1 / "fs" / "cpu,cpuacct" / "cpu.cfs_quota_us", "-1\n")
-    _write(v1 / "fs" / "cpu,cpuacct" / "cpu.cfs_period_us", "100000\n")
-    assert cpu_quota(v1 / "proc", v1 / "fs") == min(0.25, cpus)
-    assert cpu_quota(tmp_path / "none", tmp_path / "none") == cpus
