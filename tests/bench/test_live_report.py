@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgesplit.bench.live import LiveRun, per_second, summary
+from edgesplit.bench.live import LiveRun, default_slow, per_second, summary
 
 
 def test_the_summary_counts_frames_and_says_how_much_was_stolen() -> None:
@@ -18,3 +18,17 @@ def test_the_summary_counts_frames_and_says_how_much_was_stolen() -> None:
 def test_no_steal_line_where_it_could_not_be_read() -> None:
     run = LiveRun("scale", "p", 20.0, sent=1, answered=1)
     assert not any("stole" in line for line in summary(run))
+
+
+def test_the_default_slow_stage_falls_behind_alone_and_keeps_up_with_a_replica() -> None:
+    for rate in (5.0, 20.0, 60.0):
+        stage, ms = default_slow(rate).split(":")
+        interval_ms = 1000 / rate
+        assert stage == "1"
+        assert interval_ms < float(ms) < 2 * interval_ms  # behind alone, not with two
+
+
+def test_a_scale_run_without_a_replica_says_so() -> None:
+    run = LiveRun("scale", "p", 20.0, sent=1, answered=1)
+    assert any(line.startswith("- no replica was added") for line in summary(run))
+    assert not any("replica" in line for line in summary(LiveRun("resplit", "p", 20.0)))

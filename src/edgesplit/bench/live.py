@@ -10,7 +10,11 @@ plan version. Two experiments:
   drains and is retired. Checked: every frame answered exactly once, by frame id, across
   every version's results topic; how long the decision took; throughput afterwards;
 - scale: one stage is deliberately slow (`EDGESPLIT_SLOW_STAGE`), re-splitting is off;
-  its lag grows, the orchestrator adds a replica, the lag drains.
+  its lag grows, the orchestrator adds a replica, the lag drains. By default stage 1
+  (the cloud's) sleeps SLOW_INTERVALS of the camera's frame interval per frame on top of its
+  model (`default_slow`): too slow alone at any rate and on any host, fast enough with
+  a second replica. A fixed 20 ms a frame left MobileNetV2's cloud stage half busy at
+  20 Hz on a fast day, and nothing to scale.
 
 Writes timeline.csv (every orchestrator event), throughput.csv (answers per second per
 version), a plot and live.md.
@@ -98,6 +102,15 @@ def run_resplit(
         run.change_at = time.time()
 
     return _run(x, "resplit", before_s + after_s, during, settle_s)
+
+
+SLOW_INTERVALS = 1.25  # of the camera's frame interval, the slow stage sleeps per frame
+
+
+def default_slow(rate_hz: float, stage: int = 1) -> str:
+    """The `STAGE:MS` that makes `stage` fall behind a camera at `rate_hz` on its own and
+    keep up with a second replica."""
+    return f"{stage}:{SLOW_INTERVALS * 1000 / rate_hz:.0f}"
 
 
 def run_scale(x: Experiment, *, seconds: float, slow: str, settle_s: float = 120) -> LiveRun:
@@ -355,6 +368,8 @@ def summary(run: LiveRun) -> list[str]:
                     f"- v{replan.version} answered {rate:.1f} frames/s once the old version "
                     f"had retired (its own tier to itself; {len(alone)} answers)"
                 )
+    if run.kind == "scale" and not any(e.kind == "scaled" for e in run.events):
+        lines.append("- no replica was added: no stage fell behind (a larger --slow makes one)")
     return lines
 
 

@@ -348,8 +348,12 @@ def live_cmd(
     uplink: Annotated[str, typer.Option(help="The uplink at the start.")] = "100mbit",
     drop_to: Annotated[str, typer.Option(help="resplit: the uplink after the drop.")] = "5mbit",
     slow: Annotated[
-        str, typer.Option(help="scale: STAGE:MS extra per frame for that stage.")
-    ] = "1:20",
+        str | None,
+        typer.Option(
+            help="scale: STAGE:MS extra per frame for that stage [default: stage 1, 1.25 "
+            "frame intervals at --rate: 62 ms at 20 Hz, too slow alone, not with a replica]."
+        ),
+    ] = None,
     seconds: Annotated[float, typer.Option(help="scale: seconds of streaming.")] = 60.0,
     edge_cpu: Annotated[float, typer.Option(help="The edge tier's CPUs.")] = 0.5,
     sensors: Annotated[
@@ -417,7 +421,7 @@ def live_cmd(
     if experiment is Experiment.resplit:
         run = live.run_resplit(x, before_s=before, after_s=after, drop_to=drop_to)
     else:
-        run = live.run_scale(x, seconds=seconds, slow=slow)
+        run = live.run_scale(x, seconds=seconds, slow=slow or live.default_slow(rate))
     written = live.write(run, out)
     for line in live.summary(run):
         console.print(line, highlight=False)
