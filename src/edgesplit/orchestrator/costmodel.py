@@ -29,7 +29,7 @@ behind a thin uplink or waiting on its own: profiler), as is every stage's in th
 unloaded latency, after a moment's wait. Of what the profile's long pause adds over its
 short one, a stage in a pipeline pays WAIT_SHARE: on one day's validations,
 MobileNetV2's stages paid all of it, ResNet-18's and AlexNet's a quarter to a half
-(3/4 predicted the most of the three within 15%; see the README).
+(3/4 predicted the most of the three within 15%; docs/validation.md).
 """
 
 from __future__ import annotations
