@@ -19,11 +19,11 @@ Every figure the cost model uses is measured here, on the tier it describes:
   behind the edge; the cost model interpolates on the wait, profile.Pauses). Longer
   pauses cost more only on some days (ResNet-50's cut 15 prefix at batch 4 on the
   edge: 25 ms busy and after 20 ms, 67 after 1 s, 105 after 2 s one day; 18.0, 18.5,
-  21.3 after 250 ms and 20.9 after 2 s another), so the figure is taken where the
-  cost has settled (before, none by default, and 2 s when asked for). That on every
-  LONG_EVERY-th cut and the last, the others interpolated (longpause: what the pause
-  adds moves slowly along the cuts). The process's
-  CPU time is what is timed, then spread over the CPUs the runs can use
+  21.3 after 250 ms and 20.9 after 2 s another), so the figure is taken at LONG_S,
+  where the cost has settled (it used to be off by default, 2 s when asked for), on
+  every LONG_EVERY-th cut and the last, the others interpolated (longpause: what the
+  pause adds moves slowly along the cuts). The process's CPU time is what is timed,
+  then spread over the CPUs the runs can use
   (min(threads, the tier's CPU quota)): under a CFS quota, wall time per run is
   bimodal (a run throttled or not), its CPU time is not, and the average wall time of a
   stage that keeps the tier busy is CPU time / quota. The cuts are timed in PASSES
