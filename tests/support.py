@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgesplit.config import KafkaSettings, cache_dir
+from edgesplit.consumers.lag import GroupLag, measure_lag
 from edgesplit.consumers.results import ResultsReport, ResultsSummary, read_results
 from edgesplit.orchestrator import deploy as dep
 from edgesplit.orchestrator.builder import build_plan
-from edgesplit.orchestrator.plan import BatchPolicy, Plan
+from edgesplit.orchestrator.plan import BatchPolicy, Delivery, Plan
 from edgesplit.producers.sources import Sample
 from edgesplit.producers.stream import StreamReport, stream
 from edgesplit.stages.executor import Executor
@@ -34,6 +40,7 @@ def make_plan(
     encoding: str = "raw",
     batch: int = 8,
     partitions: int = 1,
+    delivery: Delivery = "at-least-once",
 ) -> tuple[Plan, Path]:
     path = folder / f"plan-{uuid.uuid4().hex[:6]}.yaml"
     plan = build_plan(
@@ -45,6 +52,7 @@ def make_plan(
         pipeline=f"t-{uuid.uuid4().hex[:8]}",
         batch=BatchPolicy(max_size=batch, max_wait_ms=5),
         partitions=partitions,
+        delivery=delivery,
     )
     return plan, path
 
@@ -81,6 +89,61 @@ def run_frames(
             kafka, [plan.topics.results], count=len(samples), idle_timeout_s=60, summary=summary
         )
     return sent, report, summary
+
+
+@dataclass(frozen=True)
+class Restart:
+    """What `stop_and_restart` saw."""
+
+    answered_before: int  # answers read when the stage went down
+    exit_code: int  # the stopped stage's
+    log: Path  # the stopped stage's log
+    summary: ResultsSummary  # every answer read while it ran
+    lags: list[GroupLag]  # every stage group's, once all answers were in
+
+
+def stop_and_restart(
+    plan: Plan,
+    plan_path: Path,
+    kafka: KafkaSettings,
+    state: Path,
+    samples: Sequence[Sample],
+    *,
+    victim: int,
+    sig: signal.Signals,
+    after: int = 300,
+    rate_hz: float = 300,
+) -> Restart:
+    """Deploy, stream `samples` at `rate_hz`, send `sig` to stage `victim` once `after`
+    answers are in, start it again a second later (frames keep arriving meanwhile), read
+    the answers until every frame has one (or 180 s), measure lag, stop."""
+    summary = ResultsSummary()
+    reader = threading.Thread(
+        target=read_results,
+        args=(kafka, [plan.topics.results]),
+        kwargs={"summary": summary, "count": len(samples), "timeout_s": 180},
+    )
+    with deployed(plan_path, kafka, state) as d:
+        reader.start()
+        producer = threading.Thread(
+            target=stream, args=(kafka, plan.topics.frames, samples), kwargs={"rate_hz": rate_hz}
+        )
+        producer.start()
+        while len(summary.answers) < after:
+            time.sleep(0.05)
+        proc = next(p for p in d.processes if p.stage == victim)
+        os.kill(proc.pid, sig)
+        exit_code = dep._children[proc.pid].wait(timeout=30)
+        answered = len(summary.answers)
+        time.sleep(1.0)
+        log = Path(proc.log)
+        again = dep.spawn_stage(plan_path, victim, kafka, log.with_name(f"restart-{victim}.log"))
+        producer.join()
+        reader.join(timeout=180)
+        lags = measure_lag(kafka, [plan.group_id(s.index) for s in plan.stages])
+        again.send_signal(signal.SIGTERM)
+        again.wait(timeout=30)
+    return Restart(answered, exit_code, log, summary, lags)
 
 
 def unsplit_logits(model: str, plan: Plan, frames: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from edgesplit import __version__
 from edgesplit.cli.main import app
 from edgesplit.config import KafkaSettings
+from edgesplit.orchestrator.plan import load_plan
 
 runner = CliRunner()
 
@@ -82,6 +84,15 @@ def test_bad_option_value_is_a_usage_error() -> None:
     res = edgesplit("bench", "codec", "--encodings", "int4")
     assert res.returncode == 1
     assert "unknown tensor encoding 'int4'" in res.stderr
+
+
+def test_plan_manual_exactly_once_writes_it_into_the_plan(tmp_path: Path) -> None:
+    out = tmp_path / "plan.yaml"
+    args = ["plan", "manual", "--model", "mnist_cnn", "--cut", "5", "-o", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    assert load_plan(out).delivery == "at-least-once"
+    assert runner.invoke(app, [*args, "--exactly-once"]).exit_code == 0
+    assert load_plan(out).delivery == "exactly-once"
 
 
 @pytest.mark.kafka

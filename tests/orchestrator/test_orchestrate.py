@@ -130,14 +130,23 @@ def test_a_slow_stage_gets_a_replica_and_its_lag_drains(
     assert lags[-1][1] == 0, lags  # and caught up with two replicas
 
 
+# exactly-once: the old version drains although a commit marker follows its last records
+@pytest.mark.parametrize("delivery", ["at-least-once", "exactly-once"])
 def test_a_link_drop_makes_it_publish_a_new_version_and_retire_the_old(
-    kafka: KafkaSettings, tmp_path: Path
+    kafka: KafkaSettings, tmp_path: Path, delivery: str
 ) -> None:
     pipeline = pipeline_name()
     edge = synthetic("edge", 4.0, 1, 1e9)
     cloud = synthetic("cloud", 1.0, 2, None)
     publish_profile(kafka, edge.model_copy(update={"model": "mnist_cnn"}))
-    orch = _orchestrator(kafka, tmp_path, pipeline, scale=False, profile_files={"cloud": cloud})
+    orch = _orchestrator(
+        kafka,
+        tmp_path,
+        pipeline,
+        scale=False,
+        profile_files={"cloud": cloud},
+        delivery=delivery,
+    )
     with agents(kafka, tmp_path / "state", pipeline):
         first = orch.start()
         with control.PlanFollower(kafka) as follower:
@@ -154,5 +163,6 @@ def test_a_link_drop_makes_it_publish_a_new_version_and_retire_the_old(
             producer.join(30)
         orch.close()
     kinds = [(e.kind, e.version) for e in orch.events if e.kind != "observed"]
+    assert first.delivery == delivery
     assert ("published", first.version + 1) in kinds, kinds
     assert ("retired", first.version) in kinds, kinds

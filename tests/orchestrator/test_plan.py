@@ -28,6 +28,7 @@ def test_round_trip(mnist_plan: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy.yaml"
     save_plan(plan, copy)
     assert load_plan(copy) == plan
+    assert plan.delivery == "at-least-once"
     for stage in plan.stages:
         assert verify_stage_model(mnist_plan, stage).is_file()
 
@@ -50,6 +51,7 @@ def _mutated(src: Path, tmp: Path, change: Callable[[dict[str, Any]], object]) -
         (lambda d: d["cuts"].pop(), "1 cuts need 2 stages"),
         (lambda d: d.update(surprise=True), r"surprise: Extra inputs are not permitted"),
         (lambda d: d["stages"][0]["batch"].update(max_size=0), "max_size"),
+        (lambda d: d.update(delivery="at-most-once"), r"delivery: Input should be 'at-least"),
     ],
 )
 def test_bad_plan_files_say_what_is_wrong(
@@ -57,6 +59,13 @@ def test_bad_plan_files_say_what_is_wrong(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         load_plan(_mutated(mnist_plan, tmp_path, change))
+
+
+def test_a_plan_without_delivery_is_at_least_once(mnist_plan: Path, tmp_path: Path) -> None:
+    """Plan files written before `delivery` existed still load, as they ran."""
+    old = _mutated(mnist_plan, tmp_path, lambda d: d.pop("delivery"))
+    assert "delivery" not in old.read_text()
+    assert load_plan(old).delivery == "at-least-once"
 
 
 def test_not_a_plan(tmp_path: Path) -> None:

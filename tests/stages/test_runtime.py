@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -13,13 +11,12 @@ import pytest
 
 from edgesplit.config import KafkaSettings, cache_dir
 from edgesplit.consumers.deadletters import read_dead_letters
-from edgesplit.consumers.results import ResultsSummary, read_results
+from edgesplit.consumers.results import read_results
 from edgesplit.kafka.io import produce_all
-from edgesplit.orchestrator import deploy as dep
 from edgesplit.producers.sources import mnist
 from edgesplit.producers.stream import stream
 from edgesplit.schemas import Activation, Frame, Tensor, encode_activation, encode_frame
-from tests.support import deployed, make_plan
+from tests.support import deployed, make_plan, stop_and_restart
 
 pytestmark = pytest.mark.kafka
 MNIST_CUT = "/net/conv_layers/conv_layers.5/MaxPool_output_0"  # 64x7x7 floats
@@ -93,38 +90,14 @@ def test_sigterm_mid_stream_then_restart_loses_no_frame(
 ) -> None:
     plan, path = make_plan(tmp_path, "mnist_cnn", [MNIST_CUT], batch=4)
     samples = list(mnist(1500, cache=cache_dir()))
-    state = tmp_path / "state"
-    summary = ResultsSummary()
-    stop_reading = threading.Event()
-    reader = threading.Thread(
-        target=read_results,
-        args=(kafka, [plan.topics.results]),
-        kwargs={"summary": summary, "stop": stop_reading, "count": 1500, "timeout_s": 120},
+    run = stop_and_restart(
+        plan, path, kafka, tmp_path / "state", samples, victim=victim, sig=signal.SIGTERM
     )
-    with deployed(path, kafka, state) as d:
-        reader.start()
-        producer = threading.Thread(
-            target=stream, args=(kafka, plan.topics.frames, samples), kwargs={"rate_hz": 300}
-        )
-        producer.start()
-        while len(summary.answers) < 300:
-            time.sleep(0.05)
-        proc = next(p for p in d.processes if p.stage == victim)
-        os.kill(proc.pid, signal.SIGTERM)
-        exit_code = dep._children[proc.pid].wait(timeout=30)
-        answered_at_stop = len(summary.answers)
-        time.sleep(1.0)  # frames keep arriving while the stage is down
-        log = Path(proc.log)
-        restarted = dep.spawn_stage(path, victim, kafka, log.with_name(f"restart-{victim}.log"))
-        producer.join()
-        reader.join(timeout=120)
-        restarted.send_signal(signal.SIGTERM)
-        restarted.wait(timeout=30)
-    assert exit_code == 0
-    assert '"event": "stage_stopped"' in log.read_text()
-    report = summary.report()
+    assert run.exit_code == 0
+    assert '"event": "stage_stopped"' in run.log.read_text()
+    report = run.summary.report()
     print(
-        f"\nSIGTERM to stage {victim} after {answered_at_stop} answers: {report.frames}/1500 "
+        f"\nSIGTERM to stage {victim} after {run.answered_before} answers: {report.frames}/1500 "
         f"frames answered, {report.duplicates} duplicates"
     )
     assert report.frames == 1500

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edgesplit.broker import LocalBroker
 from edgesplit.config import KafkaSettings, cache_dir, state_dir
+from edgesplit.orchestrator.plan import Delivery
 
 console = Console()
 err_console = Console(stderr=True)
@@ -45,6 +46,21 @@ BrokerHome = Annotated[
         file_okay=False,
     ),
 ]
+
+
+ExactlyOnce = Annotated[
+    bool,
+    typer.Option(
+        "--exactly-once",
+        help="Answer every frame exactly once, even when a stage crashes mid-batch: a stage "
+        "commits its outputs and input offsets together, in Kafka transactions. Default: "
+        "at-least-once (after a crash a frame may be answered twice, never lost).",
+    ),
+]
+
+
+def delivery(exactly_once: bool) -> Delivery:
+    return "exactly-once" if exactly_once else "at-least-once"
 
 
 class Objective(enum.StrEnum):

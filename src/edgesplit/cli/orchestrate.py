@@ -12,8 +12,10 @@ import typer
 
 from edgesplit.cli.options import (
     Bootstrap,
+    ExactlyOnce,
     Objective,
     console,
+    delivery,
     kafka_settings,
     resolve_model,
     tier_pairs,
@@ -51,6 +53,7 @@ def orchestrate(
     sustain: Annotated[int, typer.Option(min=1, help="...in this many observations in a row.")] = 2,
     resplit: Annotated[bool, typer.Option(help="Act on re-split decisions.")] = True,
     scale: Annotated[bool, typer.Option(help="Act on replica decisions.")] = True,
+    exactly_once: ExactlyOnce = False,
     for_s: Annotated[
         float | None, typer.Option("--for", help="Stop after this many seconds.")
     ] = None,
@@ -88,6 +91,7 @@ def orchestrate(
         sustain=sustain,
         resplit=resplit,
         scale=scale,
+        delivery=delivery(exactly_once),
         profile_files={
             t: load_profile(Path(f)) for t, f in tier_pairs(profile_file, "--profile").items()
         },

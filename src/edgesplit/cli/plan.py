@@ -10,8 +10,10 @@ from rich.table import Table
 
 from edgesplit.cli.options import (
     Bootstrap,
+    ExactlyOnce,
     Objective,
     console,
+    delivery,
     kafka_settings,
     resolve_model,
     tier_pairs,
@@ -67,6 +69,7 @@ def manual(
     ] = 5.0,
     threads: Annotated[int, typer.Option(min=1, help="ONNX Runtime threads per stage.")] = 1,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions per topic.")] = 1,
+    exactly_once: ExactlyOnce = False,
 ) -> None:
     """Cut MODEL at the given cuts and write the plan (and the stage partitions next to it)."""
     from edgesplit.orchestrator.builder import build_plan  # noqa: PLC0415
@@ -85,6 +88,7 @@ def manual(
         threads=threads,
         partitions=partitions,
         classes=classes,
+        delivery=delivery(exactly_once),
     )
     table = Table(title=f"plan {plan.pipeline} v{plan.version} ({plan.model.name})")
     for col in ("stage", "tier", "reads", "writes", "sends per frame"):
@@ -149,6 +153,7 @@ def auto(
     ] = None,
     version: Annotated[int, typer.Option(min=1, help="Plan version.")] = 1,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions per topic.")] = 1,
+    exactly_once: ExactlyOnce = False,
     bootstrap: Bootstrap = None,
 ) -> None:
     """Choose the cuts, tiers and encodings the cost model predicts are best, and write the plan.
@@ -212,6 +217,7 @@ def auto(
         partitions=partitions,
         classes=classes,
         predicted=planner.predicted_figures(choice.prediction),
+        delivery=delivery(exactly_once),
     )
     p = choice.prediction
     console.print(

@@ -6,7 +6,10 @@ interpolated: the oldest unconsumed record of each lagging partition is fetched 
 throwaway consumer (assigned at the committed offset; no group membership, no commits) and
 its timestamp is compared with the time of the measurement. A caught-up partition has time
 lag 0 however old its last record is; a partition with unconsumed records keeps falling
-behind while nobody reads it, idle topic or not.
+behind while nobody reads it, idle topic or not. A partition whose probe finds nothing to
+read after the committed offset (read_committed) has lag 0 too: what lies there is a
+transaction's commit marker (a topic written by an exactly-once stage), an aborted
+transaction's records, or one still open.
 """
 
 from __future__ import annotations
@@ -243,12 +246,12 @@ class LagReader:
             start = max(committed.get(key, low), low)
             if start < high:
                 starts[key] = start
-        oldest = self._oldest_timestamps(starts)
+        oldest, empty = self._oldest_timestamps(starts)
         now = time.time()
         partitions = []
         for key, (low, high) in marks.items():
             done = committed.get(key)
-            lag = max(high - (low if done is None else done), 0)
+            lag = 0 if key in empty else max(high - (low if done is None else done), 0)
             ts = oldest.get(key) if lag > 0 else None
             if lag == 0:
                 time_lag: float | None = 0.0
@@ -261,11 +264,13 @@ class LagReader:
 
     def _oldest_timestamps(
         self, starts: Mapping[tuple[str, int], int]
-    ) -> dict[tuple[str, int], int]:
-        """The timestamp of the first record at or after each start offset (one fetch each)."""
+    ) -> tuple[dict[tuple[str, int], int], set[tuple[str, int]]]:
+        """The timestamp of the first record at or after each start offset (one fetch each),
+        and the partitions with no record to read from there."""
         if not starts:
-            return {}
+            return {}, set()
         found: dict[tuple[str, int], int] = {}
+        empty: set[tuple[str, int]] = set()
         settled: set[tuple[str, int]] = set()
         self._probe.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
         deadline = time.monotonic() + self.timeout_s
@@ -285,6 +290,8 @@ class LagReader:
                     continue
                 settled.add(key)
                 self._probe.pause([TopicPartition(*key)])
+                if err is not None:  # the end, before any record at or after the start
+                    empty.add(key)
                 kind, ts = msg.timestamp() if err is None else (TIMESTAMP_NOT_AVAILABLE, -1)
                 if kind != TIMESTAMP_NOT_AVAILABLE and ts >= 0:
                     found[key] = ts
@@ -294,7 +301,7 @@ class LagReader:
             self._probe.unassign()
         for t, p in set(starts) - settled:
             log.warning("oldest_record_timed_out", topic=t, partition=p, timeout_s=self.timeout_s)
-        return found
+        return found, empty
 
 
 def measure_lag(

@@ -17,6 +17,7 @@ from edgesplit.orchestrator.graph import Cut, ModelGraph, StageGraph, TensorInfo
 from edgesplit.orchestrator.plan import (
     BatchPolicy,
     CutPlan,
+    Delivery,
     ModelRef,
     Plan,
     StagePlan,
@@ -59,6 +60,7 @@ def build_plan(
     partitions: int = 1,
     classes: str | None = None,
     predicted: dict[str, float] | None = None,
+    delivery: Delivery = "at-least-once",
 ) -> Plan:
     """Cut `onnx_path` at `cut_specs`, write the stage partitions and the plan to `out`."""
     graph = ModelGraph.load(onnx_path)
@@ -116,6 +118,7 @@ def build_plan(
         cuts=tuple(cut_plans),
         stages=tuple(stage_plans),
         predicted=predicted,
+        delivery=delivery,
     )
     save_plan(plan, out)
     return plan

@@ -31,7 +31,7 @@ from edgesplit.orchestrator import auto, control
 from edgesplit.orchestrator.builder import build_plan
 from edgesplit.orchestrator.costmodel import Candidate, Prediction, predict
 from edgesplit.orchestrator.observe import MetricsTail, Observer
-from edgesplit.orchestrator.plan import BatchPolicy, Plan
+from edgesplit.orchestrator.plan import BatchPolicy, Delivery, Plan
 from edgesplit.orchestrator.planner import Constraints
 from edgesplit.orchestrator.profile import TierProfile
 from edgesplit.orchestrator.profiles_topic import read_profiles
@@ -69,6 +69,7 @@ class Settings:
     cooldown_s: float = 20.0
     resplit: bool = True  # act on the rebalancer's re-split decisions
     scale: bool = True  # act on its replica decisions
+    delivery: Delivery = "at-least-once"  # every version's (plan.Delivery)
     uplinks: Mapping[str, float] = field(default_factory=dict)  # overrides, bits/s
     profile_files: Mapping[str, TierProfile] = field(default_factory=dict)
 
@@ -201,6 +202,7 @@ class Orchestrator:
             partitions=self.s.partitions,
             classes=self.s.classes,
             predicted=auto.predicted_figures(pred),
+            delivery=self.s.delivery,
         )
         control.publish_plan(self.kafka, path)
         self.plan, self.predicted = plan, pred

@@ -28,6 +28,10 @@ from edgesplit.schemas.encoding import TensorEncoding
 
 FORMAT: Literal[1] = 1
 TOPIC_PREFIX = "edgesplit"
+# at-least-once: a frame may be answered twice after a crash, never lost; exactly-once: a
+# stage commits its outputs and input offsets together, in Kafka transactions
+# (stages/transactions)
+Delivery = Literal["at-least-once", "exactly-once"]
 
 
 def _canonical_encoding(value: str) -> str:
@@ -124,6 +128,7 @@ class Plan(_Frozen):
     cuts: tuple[CutPlan, ...] = ()
     stages: tuple[StagePlan, ...] = Field(min_length=1)
     results_top_k: int = Field(default=5, ge=1, le=1000)
+    delivery: Delivery = "at-least-once"
     predicted: dict[str, float] | None = None  # the cost model's figures, when it chose the plan
 
     @model_validator(mode="after")

@@ -1,8 +1,10 @@
 """The stage loop: poll -> decode -> micro-batch -> run -> encode -> produce -> store offsets.
 
-At-least-once: the consumer never stores offsets by itself; a record's offset is stored
-once its output (or its dead letter) is acknowledged by Kafka and every earlier record of
-its partition is finished too. A record that cannot be decoded or does not fit the stage
+At-least-once (the default): the consumer never stores offsets by itself; a record's
+offset is stored once its output (or its dead letter) is acknowledged by Kafka and every
+earlier record of its partition is finished too. Exactly-once (`delivery: exactly-once`
+in the plan): the outputs, dead letters and input offsets are committed together, in
+Kafka transactions (`transactions.py`). A record that cannot be decoded or does not fit the stage
 goes to the dead-letter topic with its reason, and the stage goes on.
 """
 
@@ -17,7 +19,7 @@ import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from edgesplit.config import KafkaSettings
-from edgesplit.errors import DecodeError, StageError
+from edgesplit.errors import DecodeError, DeliveryError, StageError
 from edgesplit.kafka.clients import consumer_config, producer_config
 from edgesplit.kafka.limits import MiB
 from edgesplit.log import get_logger
@@ -36,6 +38,7 @@ from edgesplit.stages.metrics import MetricsPublisher
 from edgesplit.stages.offsets import OffsetTracker
 from edgesplit.stages.stats import BatchSample, StageStats
 from edgesplit.stages.topk import top_k
+from edgesplit.stages.transactions import Transactions, producer_settings
 
 Array = np.ndarray[Any, Any]
 POLL_S = 0.1
@@ -98,19 +101,35 @@ class StageRuntime:
         # for deliveries (blocked on produce, in its metrics) instead of piling frames up
         # in memory, and its input stays in Kafka, as lag.
         queue_kb = max(OUTPUT_QUEUE_BYTES, 2 * limit) // 1024
+        exactly_once = plan.delivery == "exactly-once"
+        group = plan.group_id(index)
         self.producer = Producer(
             producer_config(
-                settings, max_message_bytes=limit, **{"queue.buffering.max.kbytes": queue_kb}
+                settings,
+                max_message_bytes=limit,
+                **{"queue.buffering.max.kbytes": queue_kb},
+                **(producer_settings(group) if exactly_once else {}),
             )
         )
         self.consumer = Consumer(
-            consumer_config(settings, group_id=plan.group_id(index), max_message_bytes=limit)
+            consumer_config(settings, group_id=group, max_message_bytes=limit)
             # A crashed stage's partitions move to a replica within seconds, not 45 s.
             | {"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000}
+            # Exactly-once: offsets are committed by the transaction, not by the consumer.
+            | ({"enable.auto.commit": False} if exactly_once else {})
         )
+        self.txn = Transactions(self.producer, self.consumer) if exactly_once else None
+        # Metrics are not part of any batch: outside the transactions, on their own producer.
+        self._metrics_producer = (
+            Producer(producer_config(settings, max_message_bytes=limit))
+            if exactly_once
+            else self.producer
+        )
+        self._collecting = _Batch()
+        self._uncommitted_out = 0  # outputs delivered in the open transaction
         self.dead = DeadLetterWriter(self.producer, plan.topics.dead_letters, index, plan.version)
         self.metrics = MetricsPublisher(
-            self.producer,
+            self._metrics_producer,
             plan.topics.metrics,
             pipeline=plan.pipeline,
             plan_version=plan.version,
@@ -134,7 +153,8 @@ class StageRuntime:
                 if batch.items:
                     self._process(batch)
                 self.producer.poll(0)
-                self._store()
+                full = len(batch.items) == self.spec.batch.max_size
+                self._finish_batch(now=stop.is_set() or not full)
                 self.metrics.maybe_publish(self.stats)
                 if time.monotonic() >= next_summary:
                     self.log.info("stage_summary", **self.stats.summary())
@@ -151,7 +171,7 @@ class StageRuntime:
         `poll`, which returns as soon as one record arrives.
         """
         policy = self.spec.batch
-        batch = _Batch()
+        batch = self._collecting = _Batch()
         deadline: float | None = None
         waited_from = time.monotonic()
         while len(batch.items) < policy.max_size and not stop.is_set():
@@ -183,7 +203,10 @@ class StageRuntime:
                 self.log.warning("consume_failed", error=str(err))
             return None
         received = now_us()
-        self.tracker.started(*position(msg))
+        if self.txn is not None:
+            self.txn.consumed(*position(msg))
+        else:
+            self.tracker.started(*position(msg))
         value = msg.value()
         self.stats.frames_in += 1
         self.stats.bytes_in += len(value) if value else 0
@@ -343,6 +366,9 @@ class StageRuntime:
         topic, partition, offset = position(source)
 
         def on_delivery(err: KafkaError | None, _: Message) -> None:
+            if self.txn is not None:  # a failed delivery fails the transaction's commit
+                self._uncommitted_out += err is None
+                return
             if err is None:
                 self.stats.frames_out += 1
                 self.tracker.finished(topic, partition, offset)
@@ -361,6 +387,12 @@ class StageRuntime:
                 self.producer.poll(0.05)
                 self.stats.produce_blocked_s += time.perf_counter() - t0
             except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if self.txn is not None and (
+                    err.txn_requires_abort() or err.fatal() or err.code() == KafkaError._STATE
+                ):  # the transaction failed, not the record: its commit aborts it
+                    self.log.warning("output_refused", error=str(err))
+                    return
                 self._dead_letter(
                     source, DeadLetter(f"output refused: {exc.args[0]}", "DeliveryError")
                 )
@@ -372,6 +404,20 @@ class StageRuntime:
         self.dead.send(msg, dead, lambda: self.tracker.finished(topic, partition, offset))
 
     # --- offsets and shutdown ---------------------------------------------------------
+
+    def _finish_batch(self, *, now: bool) -> None:
+        """At-least-once: store the offsets that are done. Exactly-once: commit the
+        transaction (outputs, dead letters and offsets together) `now` (the input did not
+        fill the batch, or the stage stops) or once it is due (`Transactions.due`)."""
+        if self.txn is None:
+            self._store()
+            return
+        if not (now or self.txn.due()):
+            return
+        if self.txn.commit():
+            self.stats.frames_out += self._uncommitted_out
+        self._uncommitted_out = 0
+        self._metrics_producer.poll(0)
 
     def _store(self) -> None:
         positions = self.tracker.to_store()
@@ -393,6 +439,14 @@ class StageRuntime:
         self.log.info("partitions_assigned", partitions=[p.partition for p in partitions])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.txn is not None:
+            # The records read so far belong to the next owner of their partitions (maybe
+            # this stage again), which reads them from the last committed transaction.
+            self.txn.abort(rewind=False)
+            self._collecting.items.clear()
+            self._uncommitted_out = 0
+            self.log.info("partitions_revoked", partitions=[p.partition for p in partitions])
+            return
         self.producer.flush(10)
         self._store()
         self._commit()
@@ -402,11 +456,18 @@ class StageRuntime:
     def _shutdown(self) -> None:
         """Finish what is in flight: flush, store the offsets of what was delivered, commit."""
         self.metrics.publish(self.stats)  # the last window, so the run's totals add up
+        if self.txn is not None:
+            try:  # a batch cut short (by an error): the next owner of its input runs it again
+                self.txn.abort(rewind=False)
+            except DeliveryError as exc:
+                self.log.warning("transaction_not_aborted", error=str(exc))
+            self._metrics_producer.flush(10)
         left = self.producer.flush(30)
         if left:
             self.log.warning("outputs_unacknowledged", count=left)
-        self._store()
-        self._commit()
+        if self.txn is None:
+            self._store()
+            self._commit()
         self.consumer.close()
         self.log.info("stage_stopped", **self.stats.summary())
 
