@@ -68,7 +68,14 @@ def run(
             "behind its shaped uplink). Needs root.",
         ),
     ] = False,
-    batch_sizes: Annotated[str, typer.Option(help="Batch sizes to time, comma-separated.")] = "1,4",
+    batch_sizes: Annotated[
+        str,
+        typer.Option(
+            help="Batch sizes to time, comma-separated: those a stage runs, from 1 (a frame "
+            "at a time) to its plan's batch (`plan auto --batch`, 4); sizes between are "
+            "interpolated."
+        ),
+    ] = "1,2,4",
     reps: Annotated[
         int, typer.Option(min=1, help="Timed runs per figure (median), split over the passes.")
     ] = 7,

@@ -4,7 +4,11 @@ Every figure the cost model uses is measured here, on the tier it describes:
 
 - compute: each single-tensor cut's prefix and suffix, extracted as a stage extracts
   them and run by the stage's own Executor (same threads, same graph optimisation), on
-  real frames, at each batch size (median of `reps` after `warmup`, ms per batch). Each
+  real frames, at each batch size (median of `reps` after `warmup`, ms per batch; 1, 2
+  and 4 by default: a stage that is not its pipeline's bottleneck runs the frames that
+  have come, often 2 or 3, and between batch 1 and 4 a run's time is neither linear per
+  frame nor per batch: AlexNet's cut 11 suffix ran 9.5-10.1 ms a frame in batches of 3,
+  11.4-12.2 predicted per frame from batches of 1 and 4, 8.7-9.3 per batch). Each
   run starts with the core's caches cold, as a stage's does (coldcache). Each is timed
   three times: busy (runs back to back, as the pipeline's bottleneck stage makes them),
   after idle (each run after an IDLE_S pause, as a stage that waits for its input makes
@@ -109,7 +113,7 @@ def profile_model(
     onnx_path: Path,
     tier: str,
     *,
-    batch_sizes: Sequence[int] = (1, 4),
+    batch_sizes: Sequence[int] = (1, 2, 4),
     reps: int = 7,
     warmup: int = 2,
     threads: int = 1,
