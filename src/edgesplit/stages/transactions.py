@@ -30,9 +30,9 @@ from edgesplit.log import get_logger
 
 TRANSACTION_TIMEOUT_MS = 10_000  # an open transaction of a dead stage is aborted after this
 COMMIT_INTERVAL_S = 0.1  # a busy stage's transaction spans its batches of this long
-# The broker completes a commit after answering it: the next transaction's first request
-# is refused (CONCURRENT_TRANSACTIONS) and retried after this, not librdkafka's 100 ms,
-# which made a commit cost 98 ms on the local broker (6 ms at 5 ms).
+# The broker finishes a commit after answering it, and the next transaction's first
+# request waits for that as a retry: after this, not librdkafka's 100 ms, with which
+# sending the offsets took 98 ms a transaction on the local broker (6 ms at 5 ms).
 RETRY_BACKOFF_MS = 5
 CALL_TIMEOUT_S = 30.0
 _TRIES = 3  # a call that fails with a retriable error
