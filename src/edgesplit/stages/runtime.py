@@ -445,12 +445,11 @@ class StageRuntime:
             self.txn.abort(rewind=False)
             self._collecting.items.clear()
             self._uncommitted_out = 0
-            self.log.info("partitions_revoked", partitions=[p.partition for p in partitions])
-            return
-        self.producer.flush(10)
-        self._store()
-        self._commit()
-        self.tracker.forget(partitions)
+        else:
+            self.producer.flush(10)
+            self._store()
+            self._commit()
+            self.tracker.forget(partitions)
         self.log.info("partitions_revoked", partitions=[p.partition for p in partitions])
 
     def _shutdown(self) -> None:
