@@ -19,7 +19,7 @@ def test_one_low_probe_of_the_link_does_not_set_its_figure() -> None:
 
 def test_a_run_holds_several_micro_batches_unless_they_take_too_long() -> None:
     assert run_frames(100.0, 5.0, 4, 5000) == 500  # about run_s seconds of frames
-    assert run_frames(2.0, 5.0, 4, 5000) == 24  # 6 micro-batches: 12 s
-    assert run_frames(0.5, 5.0, 4, 5000) == 10  # 20 s of frames, not 48 s
-    assert run_frames(0.1, 5.0, 4, 5000) == 8  # two micro-batches at the least
+    assert run_frames(2.0, 5.0, 4, 5000) == 40  # 10 micro-batches: 20 s
+    assert run_frames(0.5, 5.0, 4, 5000) == 20  # 40 s of frames, not 80 s
+    assert run_frames(0.04, 5.0, 4, 5000) == 8  # two micro-batches at the least
     assert run_frames(100.0, 5.0, 4, 300) == 300  # at most `most`
