@@ -21,5 +21,5 @@ def test_a_run_holds_several_micro_batches_unless_they_take_too_long() -> None:
     assert run_frames(100.0, 5.0, 4, 5000) == 500  # about run_s seconds of frames
     assert run_frames(2.0, 5.0, 4, 5000) == 40  # 10 micro-batches: 20 s
     assert run_frames(0.5, 5.0, 4, 5000) == 20  # 40 s of frames, not 80 s
-    assert run_frames(0.04, 5.0, 4, 5000) == 8  # two micro-batches at the least
+    assert run_frames(0.1, 5.0, 4, 5000) == 8  # two micro-batches at the least
     assert run_frames(100.0, 5.0, 4, 300) == 300  # at most `most`
