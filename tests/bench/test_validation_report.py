@@ -198,3 +198,24 @@ def test_headline_counts_small_segments_apart() -> None:
     edge, cloud = validation_report.headline(v)[:2]
     assert "(100mbit 3/3, 5mbit 2/3); 1 ms a frame or more 4/4, under 1 ms 1/2" in edge
     assert "under 1 ms" not in cloud
+
+
+def test_headline_bins_stage_compute_by_how_long_the_stage_waited(tmp_path: Path) -> None:
+    # Behind a thin uplink a stage idles for seconds before each batch, longer than any
+    # pause the profiler times runs after: the report says where the misses wait.
+    v = _validation()
+    v.cuts = [replace(c, batches=({4: 5}, {4: 5})) for c in v.cuts]
+    v.cuts.append(replace(_cut(3, "5mbit", 0.5, 0.5, (12.0, 5.0)), batches=({4: 1}, None)))
+    edge, cloud = validation_report.headline(v)[-2:]
+    by_wait = "within 15%, by how long the stage waited before each batch: "
+    assert edge == (
+        f"edge stage compute of 1 ms a frame or more {by_wait}"
+        "under 0.25 s 2/2, 0.25-1 s 2/2, 4 s or more 0/1"  # 4 frames at 0.5/s, 48 ms busy
+    )
+    assert (
+        cloud
+        == f"cloud stage compute of 1 ms a frame or more {by_wait}under 0.25 s 1/2, 0.25-1 s 1/2"
+    )
+    validation_report.write(v, tmp_path)
+    last = _cuts_csv(tmp_path)[-1]
+    assert (last["edge_wait_s"], last["cloud_wait_s"]) == ("7.952", "")

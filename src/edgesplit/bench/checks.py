@@ -66,6 +66,15 @@ class CutCheck:
             return None
         return sum(size * n for size, n in mix.items()) / sum(mix.values())
 
+    def wait_s(self, stage: int) -> float | None:
+        """How long `stage` idled before each of its batches, from the run's measured
+        figures: a batch's frames came over size / throughput seconds, size x its compute
+        of them busy (None: not measured)."""
+        size, ms = self.frames_per_batch(stage), self.measured_ms[stage]
+        if size is None or not ms or not self.measured_fps:
+            return None
+        return max(size / self.measured_fps - size * ms / 1000, 0.0)
+
 
 CONTENDERS = ("chosen", "oracle", "edge-only", "cloud-only")
 

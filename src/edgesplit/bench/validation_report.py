@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
+import itertools
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +18,10 @@ COMPUTE_TOLERANCE = 0.15
 # wait, most of such a segment's cost is refilling the caches, and on a shared VM the
 # other guests drain the shared last-level cache at their own pace.
 SMALL_MS = 1.0
+# s a stage idled before each batch, the edges of the headline's wait bins: the profiler's
+# long pause (the longest wait it times runs after, by default), then waits of seconds,
+# which on the testbed's shared host cost more the longer they are, by the hour.
+WAIT_BINS = (0.25, 1.0, 4.0)
 ROUND_COLUMNS = ("rounds", "steal", "slowdown")  # choices.csv, per contender
 THROUGHPUT_TOLERANCE = 0.20
 
@@ -83,7 +89,38 @@ def headline(v: Validation) -> list[str]:
         lines.append(busy)
     if slow := _slowdown_line(v.cuts):
         lines.append(slow)
+    for stage, name in ((0, "edge"), (1, "cloud")):
+        if waited := _wait_line(v.cuts, stage, name):
+            lines.append(waited)
     return lines
+
+
+def _wait_line(cuts: Sequence[CutCheck], stage: int, name: str) -> str | None:
+    """'edge stage compute ... by how long the stage waited before a batch: under 0.25 s
+    63/64, 0.25-1 s 33/41, ...': `stage`'s checks of SMALL_MS a frame or more within
+    COMPUTE_TOLERANCE, binned by its measured wait (`CutCheck.wait_s`, WAIT_BINS)."""
+    bins: list[list[float | None]] = [[] for _ in range(len(WAIT_BINS) + 1)]
+    for c in cuts:
+        wait, ms = c.wait_s(stage), c.measured_ms[stage]
+        if wait is not None and ms is not None and ms >= SMALL_MS:
+            bins[bisect.bisect_right(WAIT_BINS, wait)].append(c.ms_error(stage))
+    labels = [
+        f"under {WAIT_BINS[0]:g} s",
+        *(f"{a:g}-{b:g} s" for a, b in itertools.pairwise(WAIT_BINS)),
+        f"{WAIT_BINS[-1]:g} s or more",
+    ]
+    counts = [
+        f"{label} {'/'.join(map(str, within(errors, COMPUTE_TOLERANCE)))}"
+        for label, errors in zip(labels, bins, strict=True)
+        if errors
+    ]
+    if not counts:
+        return None
+    return (
+        f"{name} stage compute of {SMALL_MS:g} ms a frame or more within "
+        f"{COMPUTE_TOLERANCE:.0%}, by how long the stage waited before each batch: "
+        + ", ".join(counts)
+    )
 
 
 def _by_size(cuts: Sequence[CutCheck], stage: int) -> str:
@@ -233,6 +270,8 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                 "edge_batch",
                 "cloud_batch",
                 "runs",
+                "edge_wait_s",
+                "cloud_wait_s",
             ]
         )
         for c in v.cuts:
@@ -262,6 +301,7 @@ def _cuts_csv(v: Validation, path: Path) -> Path:
                     "" if c.at_speed_ms is None else f"{c.at_speed_ms[1]:.3f}",
                     *("" if b is None else f"{b:.2f}" for b in map(c.frames_per_batch, (0, 1))),
                     c.runs,
+                    *("" if w is None else f"{w:.3f}" for w in map(c.wait_s, (0, 1))),
                 ]
             )
     return path
