@@ -219,3 +219,10 @@ def test_headline_bins_stage_compute_by_how_long_the_stage_waited(tmp_path: Path
     validation_report.write(v, tmp_path)
     last = _cuts_csv(tmp_path)[-1]
     assert (last["edge_wait_s"], last["cloud_wait_s"]) == ("7.952", "")
+
+
+def test_the_first_wait_bin_ends_at_the_profilers_long_pause() -> None:
+    # Under it, a stage's wait is one the profile timed runs after.
+    from edgesplit.orchestrator.profiler import LONG_S  # noqa: PLC0415
+
+    assert validation_report.WAIT_BINS[0] == LONG_S
