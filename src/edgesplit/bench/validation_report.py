@@ -21,7 +21,7 @@ SMALL_MS = 1.0
 # s a stage idled before each batch, the edges of the headline's wait bins: the profiler's
 # long pause (`profiler.LONG_S`, the longest wait it times runs after by default; not
 # imported: it would load ONNX Runtime into the report), then waits of seconds,
-# which on the testbed's shared host cost more the longer they are, by the hour.
+# which on some days' testbed VMs cost more the longer they were (docs/validation.md).
 WAIT_BINS = (0.25, 1.0, 4.0)
 ROUND_COLUMNS = ("rounds", "steal", "slowdown")  # choices.csv, per contender
 THROUGHPUT_TOLERANCE = 0.20
