@@ -36,9 +36,11 @@ Every figure the cost model uses is measured here, on the tier it describes:
   model's median over its timing when the timing was taken (drift: the host's speed
   moves during a profile), and a cut whose prefix + suffix strays from it by more than
   STRAY is timed once more. On a shared machine CPU time still moves by 10-30% with the
-  neighbours' load, so the cut figures are then made consistent with the graph
-  (monotone: a later cut's prefix is never faster, and the whole model is the last
-  prefix and the first suffix);
+  neighbours' load, so each segment's figure is then pooled with the median over the cuts
+  of prefix + suffix less the other segment's (complement: that total is known far better
+  than one cut's figures), and the figures are made consistent with the graph (monotone:
+  a later cut's prefix is never faster, and the whole model is the last prefix and the
+  first suffix);
 - nodes: ONNX Runtime's own profiler over the whole model at batch 1, with FLOPs;
 - bytes, codec: the real codec on real activations (wirecost);
 - accuracy: top-1 agreement of lossy encodings (agreement; cached, tier-independent);
@@ -79,6 +81,7 @@ from edgesplit.log import get_logger
 from edgesplit.orchestrator.agreement import agreement_table
 from edgesplit.orchestrator.builder import spec
 from edgesplit.orchestrator.coldcache import Evictor
+from edgesplit.orchestrator.complement import pooled
 from edgesplit.orchestrator.cpuquota import cpu_quota
 from edgesplit.orchestrator.drift import corrected, drift_factors
 from edgesplit.orchestrator.flops import GraphCosts
@@ -192,7 +195,7 @@ def profile_model(
         if _strays(cost, whole_ms):
             cut_costs[i] = _faster(cost, corrected(measure(i, cost), now))
             log.info("cut_retimed", cut=cost.index)
-    cut_costs, whole_ms = monotone_profile(fill(cut_costs), whole_ms)
+    cut_costs, whole_ms = monotone_profile(pooled(fill(cut_costs)), whole_ms)
     link = transport = None
     if settings is not None:
         probe = int(statistics.median(c.bytes_per_frame for c in cut_costs)) if cut_costs else 0
