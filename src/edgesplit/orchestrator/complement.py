@@ -6,7 +6,7 @@ adds), and its median over the cuts is known far better than any one cut's timin
 MobileNetV2's 53 cuts on the host at batch 1 had prefix + suffix within 0.90-1.14 of the
 whole model (10th-90th percentile), 1.04 at the median, and two profiles ten minutes
 apart the same median to 1-5% at each pause and batch size (busy at batch 1 11.7 and
-11.6 ms, after the long pause 13.5 and 13.7), where one cut's figures moved by 7-11% at
+11.6 ms, after the long pause 13.5 and 13.7), where one cut's figures moved by 6-11% at
 the median between them. Early in the graph a suffix is nearly all of it, and the total
 less the prefix (a few tenths of a ms, timed to a few hundredths) is a better figure for
 it than its own timing; late in the graph, the same for the prefix. `pooled` gives each
