@@ -12,7 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from edgesplit.cli.main import app
+from edgesplit.cli.profile import host_agreement
 from edgesplit.config import KafkaSettings
+from edgesplit.digest import sha256_file
 from edgesplit.errors import ConfigError
 from edgesplit.kafka.admin import ping
 from edgesplit.orchestrator import profiler
@@ -270,3 +272,13 @@ def test_a_long_pause_no_longer_than_the_short_one_is_refused(mnist: Path) -> No
         profile_model("mnist_cnn", mnist, "edge", long_pause_s=0.01, agreement_frames=0)
     with pytest.raises(ConfigError, match="long-every"):
         profile_model("mnist_cnn", mnist, "edge", long_every=0, agreement_frames=0)
+
+
+def test_the_testbed_profile_says_in_a_log_that_it_measures_agreement(
+    mnist: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # off a terminal a spinner draws nothing: ResNet-50's 20 minutes of it left no line
+    host_agreement(mnist, 16, cache)
+    printed = capsys.readouterr().err.splitlines()
+    assert printed[0].endswith(" measuring the agreement of lossy encodings on 16 frames")
+    assert cache_file(cache, sha256_file(mnist), 16).is_file()

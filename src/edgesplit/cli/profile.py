@@ -24,6 +24,7 @@ from edgesplit.cli.options import (
     kafka_settings,
     progress_bar,
     resolve_model,
+    status,
 )
 from edgesplit.config import cache_dir, state_dir
 from edgesplit.errors import ConfigError
@@ -175,18 +176,13 @@ def _on_testbed(model: str, name: str, onnx_path: Path, frames: int, inner_args:
     """Agreement on the host (cached), then this command again inside the emulated edge."""
     from edgesplit.bench.testbed import Testbed  # noqa: PLC0415
     from edgesplit.cli.options import local_broker  # noqa: PLC0415
-    from edgesplit.digest import sha256_file  # noqa: PLC0415
-    from edgesplit.orchestrator.agreement import agreement_table  # noqa: PLC0415
-    from edgesplit.orchestrator.graph import ModelGraph  # noqa: PLC0415
 
     bed = Testbed(state_dir(), local_broker())
     up = bed.state()
     if up is None:
         raise ConfigError("no testbed is up: start one with `edgesplit testbed up`")
     if frames > 0:
-        graph = ModelGraph.load(onnx_path)
-        with err_console.status(f"measuring the agreement of lossy encodings on {frames} frames"):
-            agreement_table(graph, onnx_path, sha256_file(onnx_path), frames, cache=cache_dir())
+        host_agreement(onnx_path, frames, cache_dir())
     spec = str(onnx_path.resolve()) if name != model else model
     cmd = [sys.executable, "-m", "edgesplit", "profile", "run", spec, *inner_args]
     cmd += ["--bootstrap", up.edge_bootstrap]
@@ -197,6 +193,22 @@ def _on_testbed(model: str, name: str, onnx_path: Path, frames: int, inner_args:
             f"profiling on the emulated edge failed (exit code {done.returncode}); "
             "see its messages above"
         )
+
+
+def host_agreement(onnx_path: Path, frames: int, cache: Path) -> None:
+    """The agreement of lossy encodings, measured on the host (or read from `cache`) before
+    the edge's timings. Uncached it runs the model on `frames` frames for every cut (20
+    minutes for ResNet-50), so it says where it is: a spinner, or a line every 30 s in a
+    log."""
+    from edgesplit.digest import sha256_file  # noqa: PLC0415
+    from edgesplit.orchestrator.agreement import agreement_table  # noqa: PLC0415
+    from edgesplit.orchestrator.graph import ModelGraph  # noqa: PLC0415
+
+    with status(f"measuring the agreement of lossy encodings on {frames} frames") as step:
+        agreement_table(
+            ModelGraph.load(onnx_path), onnx_path, sha256_file(onnx_path), frames, cache=cache,
+            progress=lambda done, total, what: step.update(f"{what}: {done} of {total}"),
+        )  # fmt: skip
 
 
 def _summary(profile: TierProfile, path: Path, *, published: bool) -> None:
